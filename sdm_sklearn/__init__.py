@@ -1,0 +1,13 @@
+"""Similarity-Distance-Magnitude activations and selective classification."""
+
+from ._activation import sdm_activation
+from ._version import __version__
+from .classifier import SDMClassifier
+from .exceptions import NoHighReliabilityRegionWarning
+
+__all__ = [
+    "NoHighReliabilityRegionWarning",
+    "SDMClassifier",
+    "__version__",
+    "sdm_activation",
+]

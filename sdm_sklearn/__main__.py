@@ -1,0 +1,38 @@
+"""Command line: ``python -m sdm_sklearn demo``."""
+
+import argparse
+import sys
+
+
+def build_parser():
+    """The argument parser of ``python -m sdm_sklearn``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sdm_sklearn",
+        description="Selective classification with SDM activations.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="SDMClassifier versus softmax calibration on digits, in "
+        "distribution, shifted and out of distribution",
+    )
+    demo.add_argument("--alpha", type=float, default=0.95)
+    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument("--brief", action="store_true",
+                      help="print only the summary table")
+    return parser
+
+
+def main(argv=None):
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from ._demo import run_demo
+
+        run_demo(alpha=args.alpha, random_state=args.random_state,
+                 tables=not args.brief)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

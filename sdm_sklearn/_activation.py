@@ -1,0 +1,179 @@
+"""The SDM activation (eq. 6 of Schmaltz, arXiv:2509.12760), its loss and gradient.
+
+All functions are vectorized numpy over rows; they know nothing of
+scikit-learn.
+"""
+
+import numpy as np
+
+__all__ = ["sdm_activation"]
+
+
+def softmax(scores):
+    """Numerically stable row-wise softmax (a new array).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    probabilities : ndarray of shape (n_samples, n_classes)
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def sdm_scale(q, d):
+    """Per-row factor ``ln(2 + q) * d`` that turns logits into SDM scores.
+
+    Parameters
+    ----------
+    q : ndarray of shape (n_samples,)
+        Similarity values (non-negative).
+    d : ndarray of shape (n_samples,)
+        Distance quantiles in ``[0, 1]``.
+
+    Returns
+    -------
+    scale : ndarray of shape (n_samples,)
+    """
+    return np.log(2.0 + q) * d
+
+
+def sdm_activation(z, q, d):
+    """Similarity-Distance-Magnitude activation.
+
+    ``SDM(z)_i = (2 + q)^(d z_i) / sum_c (2 + q)^(d z_c)``, computed as a
+    stable softmax of ``ln(2 + q) * d * z``. With ``q = e - 2`` and ``d = 1``
+    it is the softmax; with ``d = 0`` it is exactly uniform.
+
+    Parameters
+    ----------
+    z : array-like of shape (n_samples, n_classes)
+        Logits (the magnitude term).
+    q : array-like of shape (n_samples,)
+        Similarity: non-negative, typically a count of matching neighbours.
+    d : array-like of shape (n_samples,)
+        Distance quantile in ``[0, 1]``.
+
+    Returns
+    -------
+    probabilities : ndarray of shape (n_samples, n_classes)
+        Rows sum to one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdm_sklearn import sdm_activation
+    >>> z = np.array([[2.0, 0.0]])
+    >>> sdm_activation(z, q=np.array([np.e - 2]), d=np.array([1.0]))
+    array([[0.88079708, 0.11920292]])
+    >>> sdm_activation(z, q=np.array([30.0]), d=np.array([0.0]))
+    array([[0.5, 0.5]])
+    """
+    z = np.asarray(z, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    d = np.asarray(d, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(
+            f"Expected z of shape (n_samples, n_classes), got shape {z.shape}."
+        )
+    if q.shape != (z.shape[0],) or d.shape != (z.shape[0],):
+        raise ValueError(
+            "Expected q and d of shape (n_samples,) matching z with "
+            f"n_samples={z.shape[0]}, got q of shape {q.shape} and d of shape "
+            f"{d.shape}."
+        )
+    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(q))):
+        raise ValueError("Input z and q must be finite (no NaN or infinity).")
+    if np.any(q < 0):
+        raise ValueError("Similarity q must be non-negative.")
+    if np.any(~((d >= 0) & (d <= 1))):
+        raise ValueError("Distance quantile d must lie in [0, 1].")
+    return softmax(sdm_scale(q, d)[:, None] * z)
+
+
+def limit_scores(z, q, d):
+    """SDM scores ``ln(2 + q) d z`` with ``d = 0`` read as the limit ``d -> 0+``.
+
+    At ``d = 0`` the SDM output is exactly uniform. ``predict_proba`` and
+    ``decision_function`` report the limit from above instead: a positive
+    scale so small that every probability is within ``1e-12`` of uniform
+    while the order of the classes still follows ``z`` (so that ``predict``,
+    the argmax of ``z``, is the argmax of the probabilities everywhere).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_classes)
+    q, d : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples, n_classes)
+        ``softmax(scores)`` is the reported probability.
+    """
+    scale = sdm_scale(q, d)
+    zero = scale == 0
+    if np.any(zero):
+        spread = np.ptp(z[zero], axis=1)
+        scale[zero] = 1e-12 / np.maximum(spread, 1.0)
+    return scale[:, None] * z
+
+
+def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):
+    """SDM loss of eq. 7: mean of ``-log_{2+q} SDM(z)_y``.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,)
+        Encoded labels in ``0 .. n_classes - 1``.
+    q, d : ndarray of shape (n_samples,)
+    class_balanced : bool, default=False
+        Average the per-class mean losses instead of all points.
+    n_classes : int, default=None
+        Number of classes for the balanced mean (defaults to ``z.shape[1]``);
+        classes without points are left out of the mean.
+
+    Returns
+    -------
+    loss : float
+    """
+    scores = sdm_scale(q, d)[:, None] * z
+    top = scores.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(scores - top).sum(axis=1)) + top[:, 0]
+    log_prob = scores[np.arange(len(y)), y] - log_norm
+    per_point = -log_prob / np.log(2.0 + q)
+    if not class_balanced:
+        return float(per_point.mean())
+    n_classes = z.shape[1] if n_classes is None else n_classes
+    totals = np.bincount(y, weights=per_point, minlength=n_classes)
+    counts = np.bincount(y, minlength=n_classes)
+    present = counts > 0
+    return float(np.mean(totals[present] / counts[present]))
+
+
+def sdm_loss_gradient(z, y, q, d):
+    """Gradient of :func:`sdm_loss` (plain mean) with respect to ``z``.
+
+    ``d_n * (SDM(z_n) - onehot(y_n)) / n_samples`` per row (SPEC sec. 6).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,)
+        Encoded labels.
+    q, d : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    grad : ndarray of shape (n_samples, n_classes)
+    """
+    grad = softmax(sdm_scale(q, d)[:, None] * z)
+    grad[np.arange(len(y)), y] -= 1.0
+    grad *= (d / len(y))[:, None]
+    return grad

@@ -1,0 +1,241 @@
+"""Calibration: distance eCDFs, rescaled similarity, Alg. 1 and the DKW band.
+
+Conventions follow SPEC.md sections 3, 8 and 10. Labels are encoded as
+``0 .. n_classes - 1``.
+"""
+
+import math
+
+import numpy as np
+
+
+def class_distance_values(d_nearest, y, q, n_classes):
+    """Sorted ``d_nearest`` per true class, in-distribution points only.
+
+    Parameters
+    ----------
+    d_nearest : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,)
+        Encoded true labels.
+    q : ndarray of shape (n_samples,)
+        Similarity; points with ``q == 0`` are left out.
+    n_classes : int
+
+    Returns
+    -------
+    values : list of ndarray
+        One sorted array per class (possibly empty).
+    """
+    keep = q > 0
+    return [np.sort(d_nearest[keep & (y == c)]) for c in range(n_classes)]
+
+
+def distance_quantile(d_nearest, class_values):
+    """``d = min_c (1 - eCDF_c(d_nearest))`` with the exclusionary eCDF.
+
+    ``eCDF_c(v)`` counts stored values strictly below ``v``; a class with no
+    stored values contributes 0.
+
+    Parameters
+    ----------
+    d_nearest : ndarray of shape (n_samples,)
+    class_values : list of ndarray
+        Output of :func:`class_distance_values`.
+
+    Returns
+    -------
+    d : ndarray of shape (n_samples,)
+    """
+    d = np.ones(len(d_nearest))
+    for values in class_values:
+        if len(values) == 0:
+            return np.zeros(len(d_nearest))
+        below = np.searchsorted(values, d_nearest, side="left")
+        np.minimum(d, 1.0 - below / len(values), out=d)
+    return d
+
+
+def rescaled_similarity(q, predicted_probability):
+    """``q' = min(q, (2 + q) ** SDM(z')_yhat)`` (eq. 8).
+
+    Parameters
+    ----------
+    q : ndarray of shape (n_samples,)
+    predicted_probability : ndarray of shape (n_samples,)
+        SDM output of the predicted class.
+
+    Returns
+    -------
+    q_prime : ndarray of shape (n_samples,)
+    """
+    q = np.asarray(q, dtype=np.float64)
+    return np.minimum(q, np.power(2.0 + q, predicted_probability))
+
+
+def _quantile_index(n, alpha):
+    """Index of the ``1 - alpha`` quantile in ``n`` sorted values."""
+    return min(math.floor((1.0 - alpha) * n), n - 1)
+
+
+def class_probability_thresholds(probabilities, y, selected, alpha):
+    """psi: per class, the ``1 - alpha`` quantile of its own SDM output.
+
+    Parameters
+    ----------
+    probabilities : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,)
+        Encoded true labels.
+    selected : ndarray of shape (n_samples,), bool
+        Points taking part.
+    alpha : float
+
+    Returns
+    -------
+    psi : ndarray of shape (n_classes,)
+        0 for a class with no selected point.
+    """
+    n_classes = probabilities.shape[1]
+    psi = np.zeros(n_classes)
+    for c in range(n_classes):
+        values = np.sort(probabilities[selected & (y == c), c])
+        if len(values):
+            psi[c] = values[_quantile_index(len(values), alpha)]
+    return psi
+
+
+def high_reliability_region(q_prime, probabilities, y, alpha):
+    """Alg. 1: the smallest q'_min whose class thresholds all reach alpha.
+
+    For a candidate ``t`` (a distinct q' value with ``floor(q') > 0``), class
+    ``c`` passes when its points with ``q' >= t`` have a ``1 - alpha``
+    quantile of ``SDM_c`` at least ``alpha``. In sorted order that quantile is
+    the value at index ``k = min(floor((1 - alpha) m), m - 1)`` of the ``m``
+    values, so it reaches alpha exactly when at most ``k`` of them are below
+    alpha. Counting both by suffix sums tests every candidate at once.
+
+    Parameters
+    ----------
+    q_prime : ndarray of shape (n_samples,)
+        Rescaled similarity of the calibration points.
+    probabilities : ndarray of shape (n_samples, n_classes)
+        Their SDM outputs.
+    y : ndarray of shape (n_samples,)
+        Encoded true labels.
+    alpha : float
+        Target in ``(0.5, 1]``.
+
+    Returns
+    -------
+    min_rescaled_similarity : float
+        q'_min, ``inf`` when no candidate passes.
+    thresholds : ndarray of shape (n_classes,)
+        psi at q'_min; ``inf`` for every class when no region exists.
+    """
+    n_classes = probabilities.shape[1]
+    candidates = np.unique(q_prime[np.floor(q_prime) > 0])
+    passing = np.ones(len(candidates), dtype=bool)
+    for c in range(n_classes):
+        member = y == c
+        q_c = np.sort(q_prime[member])
+        q_low = np.sort(q_prime[member & (probabilities[:, c] < alpha)])
+        n_at_least = len(q_c) - np.searchsorted(q_c, candidates, side="left")
+        n_low = len(q_low) - np.searchsorted(q_low, candidates, side="left")
+        allowed = np.minimum(
+            np.floor((1.0 - alpha) * n_at_least), n_at_least - 1
+        )
+        passing &= (n_at_least > 0) & (n_low <= allowed)
+    if not np.any(passing):
+        return np.inf, np.full(n_classes, np.inf)
+    q_min = float(candidates[np.argmax(passing)])
+    psi = class_probability_thresholds(probabilities, y, q_prime >= q_min, alpha)
+    return q_min, psi
+
+
+def class_rescaled_values(q_prime, y, n_classes):
+    """Sorted q' of the calibration points per true class (all of them).
+
+    Parameters
+    ----------
+    q_prime : ndarray of shape (n_samples,)
+    y : ndarray of shape (n_samples,)
+    n_classes : int
+
+    Returns
+    -------
+    values : list of ndarray
+    """
+    return [np.sort(q_prime[y == c]) for c in range(n_classes)]
+
+
+def effective_sample_size(q_prime, class_values):
+    """``n_min(x) = min_c`` number of class-c calibration q' below ``q'(x)``.
+
+    Each class count is capped at ``n_c - 1`` (the reference's convention)
+    and floored at 0.
+
+    Parameters
+    ----------
+    q_prime : ndarray of shape (n_samples,)
+    class_values : list of ndarray
+        Output of :func:`class_rescaled_values`.
+
+    Returns
+    -------
+    n_min : ndarray of shape (n_samples,), int64
+    """
+    n_min = np.full(len(q_prime), np.iinfo(np.int64).max, dtype=np.int64)
+    for values in class_values:
+        below = np.searchsorted(values, q_prime, side="left")
+        np.minimum(n_min, np.clip(below, 0, max(len(values) - 1, 0)), out=n_min)
+    return n_min
+
+
+def dkw_epsilon(n_min, alpha):
+    """DKW band half-width ``sqrt(ln(2 / (1 - alpha)) / (2 n_min))``.
+
+    1 where ``n_min == 0``; capped at 1 (which already makes the lower
+    distance 0). ``alpha = 1`` gives 1 everywhere.
+
+    Parameters
+    ----------
+    n_min : ndarray of shape (n_samples,)
+    alpha : float
+
+    Returns
+    -------
+    eps : ndarray of shape (n_samples,)
+    """
+    n_min = np.asarray(n_min, dtype=np.float64)
+    if alpha >= 1.0:
+        return np.ones_like(n_min)
+    log_term = math.log(2.0 / (1.0 - alpha))
+    with np.errstate(divide="ignore"):
+        eps = np.sqrt(log_term / (2.0 * n_min))
+    return np.minimum(eps, 1.0)
+
+
+def admit(q_prime, predicted_probability, predictions, min_rescaled_similarity,
+          thresholds):
+    """The selection rule of eq. 9.
+
+    Parameters
+    ----------
+    q_prime : ndarray of shape (n_samples,)
+    predicted_probability : ndarray of shape (n_samples,)
+        SDM output of the predicted class.
+    predictions : ndarray of shape (n_samples,)
+        Encoded predicted class.
+    min_rescaled_similarity : float
+        q'_min (``inf``: nothing is admitted).
+    thresholds : ndarray of shape (n_classes,)
+        psi.
+
+    Returns
+    -------
+    admitted : ndarray of shape (n_samples,), bool
+    """
+    return (
+        (np.floor(q_prime) > 0)
+        & (q_prime >= min_rescaled_similarity)
+        & (predicted_probability >= thresholds[predictions])
+    )

@@ -1,0 +1,609 @@
+"""SDMClassifier: the scikit-learn face of the SDM activation and estimator."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from ._activation import limit_scores, softmax
+from ._model import SDMModel
+from ._neighbors import make_support_factory
+from ._splitting import stratified_split
+from ._training import train_iteration
+from ._version import __version__
+from .exceptions import NoHighReliabilityRegionWarning
+
+UNCERTAINTY_COLUMNS = (
+    "prediction",
+    "q",
+    "d_nearest",
+    "d",
+    "magnitude",
+    "sdm_probability",
+    "rescaled_similarity",
+    "is_ood",
+    "admitted",
+    "d_lower",
+    "d_upper",
+    "sdm_probability_lower",
+    "rescaled_similarity_lower",
+    "admitted_lower",
+    "effective_sample_size",
+    "nearest_support_index",
+)
+
+
+class SDMClassifier(ClassifierMixin, BaseEstimator):
+    """Selective classifier with the Similarity-Distance-Magnitude activation.
+
+    An exemplar adaptor (a linear map to M-dimensional exemplar vectors, then
+    to logits) is trained on features of a support split with the SDM loss;
+    a disjoint calibration split sets the HIGH-RELIABILITY region, in which
+    class- and prediction-conditional accuracy is expected to reach
+    ``alpha``. ``predict_selective`` admits a prediction only inside that
+    region (Schmaltz, "Similarity-Distance-Magnitude Activations",
+    arXiv:2509.12760).
+
+    Read more in the :ref:`User Guide <user_guide>`.
+
+    Parameters
+    ----------
+    estimator : transformer, Pipeline or FrozenEstimator, default=None
+        Feature producer. None: ``X`` already holds the features (embeddings,
+        tabular data). A transformer or a Pipeline ending in one is cloned and
+        fitted on the support split of every iteration only, so calibration
+        points are never seen by anything fitted. A
+        :class:`~sklearn.frozen.FrozenEstimator` around a fitted transformer
+        is used as is and never refitted.
+    alpha : float, default=0.95
+        Target conditional accuracy of admitted predictions, in ``(0.5, 1]``.
+    n_exemplar_dims : int, default=128
+        M, the dimension of the exemplar vectors (paper: 1000).
+    n_iterations : int, default=3
+        J, the number of random support/calibration splits, each with a fresh
+        adaptor; the one with the lowest balanced calibration loss is kept
+        (paper: 10).
+    n_epochs : int, default=50
+        Epochs per iteration; epoch 1 is plain cross-entropy, and the epoch
+        with the lowest balanced calibration loss is kept (paper: 200).
+    learning_rate : float, default=3e-3
+        Adam learning rate, no weight decay (paper: 1e-5).
+    batch_size : int, default=50
+        Mini-batch size (paper: 50).
+    calibration_size : float, default=0.5
+        Fraction of every class held out for calibration (paper: 0.5). Every
+        class needs at least one point in each split.
+    max_similarity : int, default=None
+        Cap on the similarity q. None: the size of the largest class of the
+        support split (paper's reference: 2048).
+    standardize : {"feature", "global"}, default="feature"
+        Standardize each feature with statistics of the support split, or
+        all entries with one scalar mean and standard deviation (the
+        reference's choice for language-model embeddings).
+    search : {"auto", "exact", "approximate"}, default="auto"
+        Nearest-neighbour search over the support set. "exact" uses blocked
+        float32 BLAS products; "approximate" a pynndescent graph (optional
+        dependency); "auto" switches to approximate search above
+        ``APPROXIMATE_THRESHOLD`` support points when pynndescent is installed.
+    conservative : bool, default=False
+        Make ``predict_selective`` use the lower (DKW) variant, which the paper
+        recommends for applications; ``predict_uncertainty`` reports both.
+    rejection_label : object, default=None
+        What ``predict_selective`` returns for rejected inputs. None: -1 for
+        numeric classes (``min(classes_) - 1`` if -1 is a class) and
+        ``"rejected"`` for other labels. It must not be a class.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the splits, initializations and mini-batch orders. The same
+        value gives the same model and outputs.
+    verbose : int, default=0
+        Print the calibration loss of every epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during ``fit`` (when defined).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (when ``X`` has string column
+        names).
+    estimator_ : estimator or None
+        The fitted feature producer of the selected iteration.
+    support_exemplars_ : ndarray of shape (n_support, n_exemplar_dims)
+        Exemplar vectors h' of the support set.
+    support_labels_ : ndarray of shape (n_support,)
+        Labels of the support set.
+    support_predictions_ : ndarray of shape (n_support,)
+        Predictions of the final adaptor on the support set.
+    max_similarity_ : int
+        The cap on q in use.
+    min_rescaled_similarity_ : float
+        q'_min, the lower edge of the HIGH-RELIABILITY region; ``inf`` when
+        no region exists at ``alpha``.
+    class_thresholds_ : ndarray of shape (n_classes,)
+        psi, the per-class probability thresholds (``inf`` without a region).
+    rejection_label_ : object
+        The rejection marker in use.
+    calibration_loss_ : ndarray of shape (n_iterations, n_epochs)
+        Balanced SDM loss on the calibration split after every epoch.
+    best_iteration_, best_epoch_ : int
+        Where the selected adaptor comes from.
+
+    See Also
+    --------
+    sklearn.calibration.CalibratedClassifierCV : Softmax-style calibration.
+
+    Notes
+    -----
+    At ``d = 0`` the SDM activation is exactly uniform. ``predict_proba`` and
+    ``decision_function`` report the limit ``d -> 0+`` there: within
+    ``1e-12`` of uniform, ordered by the logits, so ``predict`` is the argmax
+    of ``predict_proba`` everywhere. The region and ``predict_uncertainty``
+    use the exact activation.
+
+    The paper's settings are ``n_exemplar_dims=1000, n_iterations=10,
+    n_epochs=200, learning_rate=1e-5, batch_size=50``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sdm_sklearn import SDMClassifier
+    >>> X, y = make_classification(n_samples=400, random_state=0)
+    >>> clf = SDMClassifier(random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.predict_selective(X[:5]).shape
+    (5,)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "transform"]), None],
+        "alpha": [Interval(Real, 0.5, 1, closed="right")],
+        "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
+        "n_iterations": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "calibration_size": [Interval(Real, 0, 1, closed="neither")],
+        "max_similarity": [Interval(Integral, 1, None, closed="left"), None],
+        "standardize": [StrOptions({"feature", "global"})],
+        "search": [StrOptions({"auto", "exact", "approximate"})],
+        "conservative": ["boolean"],
+        "rejection_label": "no_validation",
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        alpha=0.95,
+        n_exemplar_dims=128,
+        n_iterations=3,
+        n_epochs=50,
+        learning_rate=3e-3,
+        batch_size=50,
+        calibration_size=0.5,
+        max_similarity=None,
+        standardize="feature",
+        search="auto",
+        conservative=False,
+        rejection_label=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.alpha = alpha
+        self.n_exemplar_dims = n_exemplar_dims
+        self.n_iterations = n_iterations
+        self.n_epochs = n_epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.calibration_size = calibration_size
+        self.max_similarity = max_similarity
+        self.standardize = standardize
+        self.search = search
+        self.conservative = conservative
+        self.rejection_label = rejection_label
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the adaptor on support splits and calibrate the region.
+
+        A failed ``fit`` leaves a previously fitted model as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or any input of the
+            feature producer
+            Training inputs.
+        y : array-like of shape (n_samples,)
+            Class labels (integers or strings).
+
+        Returns
+        -------
+        self : SDMClassifier
+            The fitted classifier.
+        """
+        previous_state = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous_state)
+            raise
+
+    def _fit(self, X, y):
+        if self.estimator is None:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
+                ensure_min_samples=2,
+            )
+        else:
+            check_consistent_length(X, y)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        _check_class_counts(classes, np.bincount(y_encoded))
+        rejection_label = _resolve_rejection_label(self.rejection_label, classes)
+        n_classes = len(classes)
+
+        seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=self.n_iterations
+        )
+        frozen_features = None
+        if isinstance(self.estimator, FrozenEstimator):
+            frozen_features = self._produce_features(self.estimator, X)
+
+        best, history = None, np.empty((self.n_iterations, self.n_epochs))
+        for iteration, seed in enumerate(seeds):
+            rng = np.random.default_rng(seed)
+            support_index, calibration_index = stratified_split(
+                y_encoded, self.calibration_size, rng
+            )
+            producer, support_features, calibration_features = self._split_features(
+                X, y, frozen_features, support_index, calibration_index
+            )
+            support_labels = y_encoded[support_index]
+            cap = self.max_similarity
+            if cap is None:
+                cap = int(np.bincount(support_labels).max())
+            result = train_iteration(
+                support_features,
+                support_labels,
+                calibration_features,
+                y_encoded[calibration_index],
+                n_classes=n_classes,
+                n_exemplar_dims=self.n_exemplar_dims,
+                n_epochs=self.n_epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                max_similarity=cap,
+                standardize=self.standardize,
+                support_factory=make_support_factory(
+                    self.search, len(support_index), seed
+                ),
+                rng=rng,
+                log=self._epoch_logger(iteration),
+            )
+            history[iteration] = result.losses
+            if best is None or result.best_loss <= best[1].best_loss:
+                best = (iteration, result, producer, support_index,
+                        calibration_index, cap, seed)
+
+        iteration, result, producer, support_index, calibration_index, cap, seed = best
+        model, _ = SDMModel.calibrate(
+            result.adaptor,
+            result.support_features,
+            y_encoded[support_index],
+            result.calibration_features,
+            y_encoded[calibration_index],
+            cap,
+            self.alpha,
+            make_support_factory(self.search, len(support_index), seed),
+        )
+        if not np.isfinite(model.min_rescaled_similarity):
+            warnings.warn(
+                f"No HIGH-RELIABILITY region exists at alpha={self.alpha}: "
+                "predict_selective will reject every input. More data, a "
+                "stronger feature producer or a lower alpha may create one.",
+                NoHighReliabilityRegionWarning,
+                stacklevel=4,
+            )
+
+        self.classes_ = classes
+        self.estimator_ = producer
+        if producer is not None:
+            for name in ("n_features_in_", "feature_names_in_"):
+                if hasattr(producer, name):
+                    setattr(self, name, getattr(producer, name))
+        self._model = model
+        self.support_labels_ = classes[model.support_labels]
+        self.support_predictions_ = classes[model.support_predictions]
+        self.max_similarity_ = model.max_similarity
+        self.min_rescaled_similarity_ = model.min_rescaled_similarity
+        self.class_thresholds_ = model.thresholds
+        self.rejection_label_ = rejection_label
+        self.calibration_loss_ = history
+        self.best_iteration_ = iteration
+        self.best_epoch_ = result.best_epoch
+        self._sdm_version = __version__
+        return self
+
+    def _epoch_logger(self, iteration):
+        if not self.verbose:
+            return None
+
+        def log(epoch, loss):
+            print(
+                f"[SDMClassifier] iteration {iteration + 1}/{self.n_iterations} "
+                f"epoch {epoch + 1}/{self.n_epochs}: balanced calibration "
+                f"loss {loss:.5f}"
+            )
+
+        return log
+
+    def _split_features(self, X, y, frozen_features, support_index,
+                        calibration_index):
+        """Features of both splits; a producer is fitted on support data only."""
+        if self.estimator is None:
+            return None, X[support_index], X[calibration_index]
+        if frozen_features is not None:
+            return (
+                self.estimator,
+                frozen_features[support_index],
+                frozen_features[calibration_index],
+            )
+        producer = clone(self.estimator)
+        support_features = _check_features(
+            producer.fit_transform(
+                _safe_indexing(X, support_index), _safe_indexing(y, support_index)
+            ),
+            producer,
+        )
+        calibration_features = self._produce_features(
+            producer, _safe_indexing(X, calibration_index)
+        )
+        if calibration_features.shape[1] != support_features.shape[1]:
+            raise ValueError(
+                f"The feature producer {producer!r} returned "
+                f"{support_features.shape[1]} features in fit_transform but "
+                f"{calibration_features.shape[1]} in transform."
+            )
+        return producer, support_features, calibration_features
+
+    @staticmethod
+    def _produce_features(producer, X):
+        return _check_features(producer.transform(X), producer)
+
+    # -------------------------------------------------------------- predict
+
+    def _features(self, X):
+        """Standardized features of new inputs."""
+        check_is_fitted(self)
+        if self.estimator_ is None:
+            features = validate_data(
+                self, X, reset=False, dtype=[np.float64, np.float32]
+            )
+        else:
+            features = self._produce_features(self.estimator_, X)
+            expected = len(self._model.adaptor.location)
+            if features.shape[1] != expected:
+                raise ValueError(
+                    f"The feature producer returned {features.shape[1]} "
+                    f"features, but SDMClassifier was fitted on {expected}."
+                )
+        return self._model.adaptor.standardize(features)
+
+    def _state(self, X):
+        standardized = self._features(X)
+        return self._model.evaluate(standardized)
+
+    def predict(self, X):
+        """Predicted class: the argmax of the adaptor's logits z'.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels (every input gets one; see
+            :meth:`predict_selective` for rejection).
+        """
+        standardized = self._features(X)
+        logits = self._model.adaptor.logits(standardized)
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def _scores(self, X):
+        state = self._state(X)
+        return limit_scores(state.logits, state.q, state.d)
+
+    def decision_function(self, X):
+        """SDM scores ``ln(2 + q) * d * z'``; their softmax is ``predict_proba``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            For two classes, the second column minus the first.
+        """
+        scores = self._scores(X)
+        if len(self.classes_) == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict_proba(self, X):
+        """The SDM activation, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to one; uniform (to within 1e-12) where ``d = 0``.
+        """
+        return softmax(self._scores(X))
+
+    def _uncertainty_arrays(self, X):
+        return self._model.uncertainty(self._state(X))
+
+    def predict_uncertainty(self, X):
+        """Every per-prediction diagnostic of the SDM estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        frame : pandas.DataFrame of shape (n_samples, 16)
+            Indexed like ``X`` when it is a DataFrame. Columns:
+            ``prediction`` (label), ``q``, ``d_nearest``, ``d``,
+            ``magnitude`` (z' of the prediction), ``sdm_probability``,
+            ``rescaled_similarity`` (q'), ``is_ood`` (floor(q') = 0),
+            ``admitted`` (SDM_HR), ``d_lower``, ``d_upper``,
+            ``sdm_probability_lower``, ``rescaled_similarity_lower``,
+            ``admitted_lower`` (the DKW variant), ``effective_sample_size``
+            and ``nearest_support_index`` (a row of ``support_exemplars_``).
+        """
+        import pandas as pd
+
+        columns = self._uncertainty_arrays(X)
+        columns["prediction"] = self.classes_[columns["prediction"]]
+        index = getattr(X, "index", None) if hasattr(X, "iloc") else None
+        return pd.DataFrame(
+            {name: columns[name] for name in UNCERTAINTY_COLUMNS}, index=index
+        )
+
+    def predict_selective(self, X):
+        """The SDM estimator: the prediction where admitted, else a marker.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The predicted label for inputs in the HIGH-RELIABILITY region
+            (``admitted_lower`` when ``conservative=True``), and
+            ``rejection_label_`` elsewhere.
+        """
+        columns = self._uncertainty_arrays(X)
+        admitted = columns["admitted_lower" if self.conservative else "admitted"]
+        marker = np.asarray([self.rejection_label_])
+        out = np.empty(len(admitted), dtype=np.result_type(self.classes_, marker))
+        out[:] = self.rejection_label_
+        out[admitted] = self.classes_[columns["prediction"][admitted]]
+        return out
+
+    def exemplars(self, X):
+        """Exemplar vectors h' of the inputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        exemplars : ndarray of shape (n_samples, n_exemplar_dims)
+        """
+        standardized = self._features(X)
+        return self._model.exemplars(self._model.search_vectors(standardized))
+
+    @property
+    def support_exemplars_(self):
+        """Exemplar vectors h' of the support set (computed on access)."""
+        check_is_fitted(self)
+        return self._model.exemplars(self._model.support.vectors)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.estimator is not None:
+            from sklearn.utils import get_tags
+
+            tags.input_tags = get_tags(self.estimator).input_tags
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _check_class_counts(classes, counts):
+    """Two classes at least, each large enough for both splits."""
+    if len(classes) < 2:
+        raise ValueError(
+            "SDMClassifier needs samples of at least 2 classes in the data, "
+            f"but the data contain only one class: {classes[0]!r}."
+        )
+    too_small = classes[counts < 2]
+    if len(too_small):
+        raise ValueError(
+            "Every class needs at least 2 samples, one for the support split "
+            "and one for the calibration split; these classes have only one: "
+            f"{too_small.tolist()!r}."
+        )
+
+
+def _resolve_rejection_label(rejection_label, classes):
+    """The marker for rejected inputs; never one of the classes."""
+    numeric = np.issubdtype(classes.dtype, np.number)
+    if rejection_label is None:
+        if not numeric:
+            rejection_label = "rejected"
+        elif -1 in classes:
+            rejection_label = classes.min() - 1
+        else:
+            rejection_label = -1
+    if np.any(classes == np.asarray(rejection_label, dtype=object)):
+        raise ValueError(
+            f"rejection_label={rejection_label!r} is one of the classes; "
+            "choose a value that is not a label."
+        )
+    return rejection_label
+
+
+def _check_features(features, producer):
+    """Features returned by a producer: dense, 2-D, finite, numeric."""
+    if hasattr(features, "toarray") or hasattr(features, "tocsr"):
+        raise TypeError(
+            f"The feature producer {producer!r} returned a sparse matrix. "
+            "SDMClassifier needs dense features: end the pipeline with a "
+            "dense transformer, e.g. sklearn.decomposition.TruncatedSVD."
+        )
+    try:
+        return check_array(features, dtype=[np.float64, np.float32])
+    except ValueError as error:
+        raise ValueError(
+            f"The feature producer {producer!r} returned invalid features: "
+            f"{error}"
+        ) from error
