@@ -1,5 +1,7 @@
 """Session-wide test configuration."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -20,16 +22,12 @@ def _stable_print_options(doctest_namespace):
 
 @pytest.fixture(scope="session", autouse=True)
 def _warm_numba_kernels():
-    """Compile (or load from cache) the numba kernels once per session."""
-    from sdm_sklearn._adaptor import _adam_step
-    from sdm_sklearn._similarity import similarity_block
+    """Compile (or load from the on-disk cache) the numba kernels once."""
+    from sdm_sklearn import SDMClassifier
 
-    one = np.ones(1, dtype=np.float32)
-    _adam_step(one.copy(), one, one.copy(), one.copy(), np.float32(1e-3),
-               np.float32(1e-3))
-    similarity_block(
-        np.zeros((1, 2), dtype=np.float32), np.zeros(2, dtype=np.float32),
-        np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.int64),
-        np.full(1, -1, dtype=np.int64), 10, np.zeros(1, dtype=np.int64),
-        np.zeros(1, dtype=np.int64),
-    )
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 2))
+    y = np.repeat([0, 1], 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        SDMClassifier(n_iterations=1, n_epochs=1, random_state=0).fit(X, y)

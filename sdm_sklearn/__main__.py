@@ -1,7 +1,9 @@
-"""Command line: ``python -m sdm_sklearn demo``."""
+"""Command line: ``python -m sdm_sklearn demo`` and ``... evaluate``."""
 
 import argparse
 import sys
+
+from ._cli import add_evaluate_parser, run_evaluate
 
 
 def build_parser():
@@ -20,6 +22,7 @@ def build_parser():
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--brief", action="store_true",
                       help="print only the summary table")
+    add_evaluate_parser(commands)
     return parser
 
 
@@ -31,6 +34,8 @@ def main(argv=None):
 
         run_demo(alpha=args.alpha, random_state=args.random_state,
                  tables=not args.brief)
+    elif args.command == "evaluate":
+        return run_evaluate(args)
     return 0
 
 

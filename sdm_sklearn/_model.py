@@ -104,6 +104,33 @@ def balanced_calibration_loss(state, y):
 
 
 @dataclass
+class CalibrationRecord:
+    """What the final model says about its calibration split.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n_calibration,)
+        Encoded true labels.
+    predictions : ndarray of shape (n_calibration,)
+    probabilities : ndarray of shape (n_calibration, n_classes)
+        SDM outputs.
+    rescaled_similarity : ndarray of shape (n_calibration,)
+        q'.
+    """
+
+    labels: np.ndarray
+    predictions: np.ndarray
+    probabilities: np.ndarray
+    rescaled_similarity: np.ndarray
+
+    def region(self, alpha):
+        """``(q'_min, psi)`` of Alg. 1 at ``alpha``."""
+        return high_reliability_region(
+            self.rescaled_similarity, self.probabilities, self.labels, alpha
+        )
+
+
+@dataclass
 class SDMModel:
     """A calibrated SDM model.
 
@@ -121,11 +148,12 @@ class SDMModel:
     max_similarity : int
     distance_values : list of ndarray
         Calibration eCDF values of d_nearest per class.
+    calibration : CalibrationRecord
     rescaled_values : list of ndarray
         Calibration q' per class (for effective sample sizes).
+    alpha : float
     min_rescaled_similarity : float
     thresholds : ndarray of shape (n_classes,)
-    alpha : float
     """
 
     adaptor: object
@@ -136,14 +164,25 @@ class SDMModel:
     support_predictions: np.ndarray
     max_similarity: int
     distance_values: list
+    calibration: CalibrationRecord
     rescaled_values: list
+    alpha: float
     min_rescaled_similarity: float
     thresholds: np.ndarray
-    alpha: float
+
+    def region(self, alpha):
+        """``(q'_min, psi)`` at ``alpha`` (the model's own, or another)."""
+        if alpha == self.alpha:
+            return self.min_rescaled_similarity, self.thresholds
+        cache = self.__dict__.setdefault("_regions", {})
+        if alpha not in cache:
+            cache[alpha] = self.calibration.region(alpha)
+        return cache[alpha]
 
     @classmethod
-    def calibrate(cls, adaptor, support_features, support_labels, calibration_features,
-                  calibration_labels, max_similarity, alpha, support_factory):
+    def calibrate(cls, adaptor, support_features, support_labels,
+                  calibration_features, calibration_labels, max_similarity, alpha,
+                  support_factory):
         """Build the support set and run Alg. 1 on the calibration split.
 
         Parameters
@@ -163,8 +202,6 @@ class SDMModel:
         Returns
         -------
         model : SDMModel
-        calibration : SplitState
-            The calibration split's outputs under the final model.
         """
         support, _, support_logits, projection, basis = build_support(
             adaptor, support_features, support_labels, support_factory
@@ -174,14 +211,14 @@ class SDMModel:
             adaptor.logits(calibration_features), calibration_labels,
             max_similarity, None,
         )
-        n_classes = state.logits.shape[1]
         probabilities = sdm_activation(state.logits, state.q, state.d)
         rows = np.arange(len(state.q))
         q_prime = rescaled_similarity(state.q, probabilities[rows, state.predictions])
-        q_min, thresholds = high_reliability_region(
-            q_prime, probabilities, calibration_labels, alpha
+        calibration = CalibrationRecord(
+            calibration_labels, state.predictions, probabilities, q_prime
         )
-        model = cls(
+        q_min, thresholds = calibration.region(alpha)
+        return cls(
             adaptor=adaptor,
             projection=projection,
             basis=basis,
@@ -190,14 +227,14 @@ class SDMModel:
             support_predictions=np.argmax(support_logits, axis=1),
             max_similarity=int(max_similarity),
             distance_values=distance_values,
+            calibration=calibration,
             rescaled_values=class_rescaled_values(
-                q_prime, calibration_labels, n_classes
+                q_prime, calibration_labels, probabilities.shape[1]
             ),
+            alpha=alpha,
             min_rescaled_similarity=q_min,
             thresholds=thresholds,
-            alpha=alpha,
         )
-        return model, state
 
     def search_vectors(self, standardized):
         """Search-space vectors of standardized features."""
@@ -219,37 +256,67 @@ class SDMModel:
         )
         return state
 
-    def uncertainty(self, state):
+    def nearest(self, standardized, n_neighbors):
+        """The ``n_neighbors`` nearest support points of every input.
+
+        Returns
+        -------
+        indices, distances : ndarray of shape (n_samples, n_neighbors)
+            Sorted by distance (exact search) or approximately sorted.
+        """
+        return self.support.nearest(self.search_vectors(standardized), n_neighbors)
+
+    def add_support(self, standardized, labels):
+        """Append labeled points to the support set; the adaptor is unchanged.
+
+        Parameters
+        ----------
+        standardized : ndarray of shape (n_samples, n_features)
+        labels : ndarray of shape (n_samples,)
+            Encoded labels; ``-1`` for labels outside the classes, which are
+            never good for any query.
+        """
+        predictions = np.argmax(self.adaptor.logits(standardized), axis=1)
+        good = np.where(predictions == labels, predictions, -1)
+        self.support.add(self.search_vectors(standardized), good)
+        self.support_labels = np.concatenate([self.support_labels, labels])
+        self.support_predictions = np.concatenate(
+            [self.support_predictions, predictions]
+        )
+
+    def uncertainty(self, state, *, alpha=None):
         """Every per-prediction quantity of SPEC.md sec. 12.
 
         Parameters
         ----------
         state : SplitState
             Output of :meth:`evaluate`.
+        alpha : float, default=None
+            Another target than the model's own: the region and the DKW band
+            are those of this alpha.
 
         Returns
         -------
         columns : dict of str to ndarray
-            Keys: ``probabilities`` (n, C) and the per-row quantities
-            ``prediction, q, d_nearest, d, magnitude, sdm_probability,
-            rescaled_similarity, is_ood, admitted, d_lower, d_upper,
+            The per-row quantities ``prediction, q, d_nearest, d, magnitude,
+            sdm_probability, rescaled_similarity, is_ood, admitted, d_lower, d_upper,
             sdm_probability_lower, rescaled_similarity_lower, admitted_lower,
             effective_sample_size, nearest_support_index``.
         """
+        alpha = self.alpha if alpha is None else alpha
+        region = self.region(alpha)
         rows = np.arange(len(state.q))
         yhat = state.predictions
         probabilities = sdm_activation(state.logits, state.q, state.d)
         p_hat = probabilities[rows, yhat]
         q_prime = rescaled_similarity(state.q, p_hat)
         n_min = effective_sample_size(q_prime, self.rescaled_values)
-        eps = dkw_epsilon(n_min, self.alpha)
+        eps = dkw_epsilon(n_min, alpha)
         d_lower = np.maximum(state.d - eps, 0.0)
         d_upper = np.minimum(state.d + eps, 1.0)
         p_lower = sdm_activation(state.logits, state.q, d_lower)[rows, yhat]
         q_prime_lower = rescaled_similarity(state.q, p_lower)
-        region = (self.min_rescaled_similarity, self.thresholds)
         return {
-            "probabilities": probabilities,
             "prediction": yhat,
             "q": state.q,
             "d_nearest": state.d_nearest,

@@ -7,61 +7,72 @@ specification (sec. 2): with ``r`` the distance to the nearest support point
 that is not *good* for the query, ``q`` counts the good support points
 strictly closer than ``r``. A bad point tied with good points therefore ends
 the run (pessimistic ties).
+
+The support columns are sorted by the class they are good for, so the good
+points of every query form one contiguous range and the inner loops carry no
+data-dependent branch on labels.
 """
 
 import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _range_min(products, sq_norms, row, start, stop):
+    """Smallest ``|s|^2 - 2 <u, s>`` over columns ``start:stop`` and where."""
+    best = np.inf
+    best_j = -1
+    for j in range(start, stop):
+        score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[row, j])
+        if score < best:
+            best = score
+            best_j = j
+    return best, best_j
+
+
 @njit(cache=True, nogil=True)
-def similarity_block(products, support_sq_norms, support_good, query_predictions,
-                     self_indices, max_similarity, q_out, nearest_out):
-    """Fill q and the nearest support index for a block of query rows.
+def similarity_block(products, sq_norms, group_bounds, query_predictions,
+                     self_positions, max_similarity, q_out, nearest_out):
+    """Fill q and the nearest support column for a block of query rows.
 
     Parameters
     ----------
     products : ndarray of shape (n_rows, n_support), float32
-        Inner products ``<u_query, u_support>``.
-    support_sq_norms : ndarray of shape (n_support,), float32
+        Inner products ``<u_query, u_support>``; entries at self positions
+        are overwritten.
+    sq_norms : ndarray of shape (n_support,), float32
         ``|u_support|^2``.
-    support_good : ndarray of shape (n_support,), int64
-        The class index for which each support point is good (its prediction
-        when it is correctly predicted), ``-1`` when it is good for nothing.
+    group_bounds : ndarray of shape (n_groups + 1,), int64
+        Columns are sorted by good class: the points good for class ``c``
+        are the columns ``group_bounds[c + 1]:group_bounds[c + 2]``; columns
+        before ``group_bounds[1]`` are good for no class.
     query_predictions : ndarray of shape (n_rows,), int64
-    self_indices : ndarray of shape (n_rows,), int64
-        Support index to skip for each row (its self-match), ``-1`` for none.
+    self_positions : ndarray of shape (n_rows,), int64
+        Column to skip for each row (its self-match), ``-1`` for none.
     max_similarity : int
         Cap on q.
     q_out, nearest_out : ndarray of shape (n_rows,), int64
-        Filled with q and the index of the nearest support point (``-1``
-        when every column is skipped).
+        Filled with q and the nearest column (``-1`` when every column is
+        skipped). Among exactly tied nearest columns a point that is not good
+        wins, then the first column.
     """
     n_rows, n_support = products.shape
     for i in range(n_rows):
-        label = query_predictions[i]
-        skip = self_indices[i]
-        bad_radius = np.inf
-        best = np.inf
-        best_j = -1
-        for j in range(n_support):
-            if j == skip:
-                continue
-            score = np.float64(support_sq_norms[j]) - 2.0 * np.float64(products[i, j])
-            if score < best:
-                best = score
-                best_j = j
-            if support_good[j] != label and score < bad_radius:
-                bad_radius = score
+        if self_positions[i] >= 0:
+            products[i, self_positions[i]] = -np.inf
+        start = group_bounds[query_predictions[i] + 1]
+        stop = group_bounds[query_predictions[i] + 2]
+        bad, bad_j = _range_min(products, sq_norms, i, 0, start)
+        after, after_j = _range_min(products, sq_norms, i, stop, n_support)
+        if after < bad:
+            bad, bad_j = after, after_j
+        good, good_j = _range_min(products, sq_norms, i, start, stop)
         count = 0
-        if best_j >= 0 and support_good[best_j] == label:
-            for j in range(n_support):
-                if j == skip or support_good[j] != label:
-                    continue
-                score = (np.float64(support_sq_norms[j])
-                         - 2.0 * np.float64(products[i, j]))
-                if score < bad_radius:
-                    count += 1
-                    if count >= max_similarity:
-                        break
-        q_out[i] = count
-        nearest_out[i] = best_j
+        if good < bad:
+            for j in range(start, stop):
+                score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[i, j])
+                count += score < bad
+            nearest_out[i] = good_j
+        else:
+            nearest_out[i] = bad_j
+        q_out[i] = min(count, max_similarity)

@@ -10,6 +10,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _num_samples,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -23,7 +24,7 @@ from ._neighbors import make_support_factory
 from ._splitting import stratified_split
 from ._training import train_iteration
 from ._version import __version__
-from .exceptions import NoHighReliabilityRegionWarning
+from .exceptions import InconsistentVersionWarning, NoHighReliabilityRegionWarning
 
 UNCERTAINTY_COLUMNS = (
     "prediction",
@@ -100,6 +101,17 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     conservative : bool, default=False
         Make ``predict_selective`` use the lower (DKW) variant, which the paper
         recommends for applications; ``predict_uncertainty`` reports both.
+    ensemble : bool, default=False
+        Keep the models of all ``n_iterations`` (each calibrated on its own
+        split) and add the column ``admitted_ensemble`` to
+        ``predict_uncertainty``: admitted only when every model predicts the
+        same class and every model admits it in the lower variant (paper,
+        A.7). Inference then costs ``n_iterations`` times more.
+    alpha_levels : sequence of float, default=None
+        Further targets in ``(0.5, 1]``. When given, ``predict_uncertainty``
+        has the column ``reliability_alpha``: the largest of ``alpha`` and
+        these levels whose region admits the point (in the variant chosen by
+        ``conservative``), NaN when none does.
     rejection_label : object, default=None
         What ``predict_selective`` returns for rejected inputs. None: -1 for
         numeric classes (``min(classes_) - 1`` if -1 is a class) and
@@ -181,6 +193,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "standardize": [StrOptions({"feature", "global"})],
         "search": [StrOptions({"auto", "exact", "approximate"})],
         "conservative": ["boolean"],
+        "ensemble": ["boolean"],
+        "alpha_levels": ["array-like", None],
         "rejection_label": "no_validation",
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -201,6 +215,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         standardize="feature",
         search="auto",
         conservative=False,
+        ensemble=False,
+        alpha_levels=None,
         rejection_label=None,
         random_state=None,
         verbose=0,
@@ -217,6 +233,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.search = search
         self.conservative = conservative
+        self.ensemble = ensemble
+        self.alpha_levels = alpha_levels
         self.rejection_label = rejection_label
         self.random_state = random_state
         self.verbose = verbose
@@ -224,7 +242,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, ids=None):
         """Fit the adaptor on support splits and calibrate the region.
 
         A failed ``fit`` leaves a previously fitted model as it was.
@@ -236,6 +254,11 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             Training inputs.
         y : array-like of shape (n_samples,)
             Class labels (integers or strings).
+        ids : array-like of shape (n_samples,), default=None
+            Identifiers of the training points, reported by :meth:`explain`
+            and :meth:`calibration_partition` (``support_ids_``,
+            ``calibration_ids_``). Default: the index of a DataFrame ``X``,
+            else row positions.
 
         Returns
         -------
@@ -244,13 +267,14 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         """
         previous_state = dict(self.__dict__)
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, ids)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
             raise
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, ids):
+        self._alpha_levels()  # validates alpha_levels before any work
         if self.estimator is None:
             X, y = validate_data(
                 self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
@@ -272,7 +296,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.estimator, FrozenEstimator):
             frozen_features = self._produce_features(self.estimator, X)
 
-        best, history = None, np.empty((self.n_iterations, self.n_epochs))
+        best, members = None, []
+        history = np.empty((self.n_iterations, self.n_epochs))
         for iteration, seed in enumerate(seeds):
             rng = np.random.default_rng(seed)
             support_index, calibration_index = stratified_split(
@@ -285,6 +310,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             cap = self.max_similarity
             if cap is None:
                 cap = int(np.bincount(support_labels).max())
+            support_factory = make_support_factory(
+                self.search, len(support_index), seed
+            )
             result = train_iteration(
                 support_features,
                 support_labels,
@@ -297,28 +325,24 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 learning_rate=self.learning_rate,
                 max_similarity=cap,
                 standardize=self.standardize,
-                support_factory=make_support_factory(
-                    self.search, len(support_index), seed
-                ),
+                support_factory=support_factory,
                 rng=rng,
                 log=self._epoch_logger(iteration),
             )
             history[iteration] = result.losses
-            if best is None or result.best_loss <= best[1].best_loss:
-                best = (iteration, result, producer, support_index,
-                        calibration_index, cap, seed)
+            candidate = _Iteration(iteration, result, producer, support_index,
+                                   calibration_index, cap, support_factory)
+            if self.ensemble:
+                members.append(candidate)
+            if best is None or result.best_loss <= best.result.best_loss:
+                best = candidate
 
-        iteration, result, producer, support_index, calibration_index, cap, seed = best
-        model, _ = SDMModel.calibrate(
-            result.adaptor,
-            result.support_features,
-            y_encoded[support_index],
-            result.calibration_features,
-            y_encoded[calibration_index],
-            cap,
-            self.alpha,
-            make_support_factory(self.search, len(support_index), seed),
-        )
+        model = best.calibrate(y_encoded, self.alpha)
+        ensemble = [
+            (member.producer,
+             model if member is best else member.calibrate(y_encoded, self.alpha))
+            for member in members
+        ]
         if not np.isfinite(model.min_rescaled_similarity):
             warnings.warn(
                 f"No HIGH-RELIABILITY region exists at alpha={self.alpha}: "
@@ -328,24 +352,41 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
 
+        ids = _default_ids(X) if ids is None else column_or_1d(ids, dtype=None)
+        check_consistent_length(ids, y)
         self.classes_ = classes
-        self.estimator_ = producer
-        if producer is not None:
+        self.estimator_ = best.producer
+        if best.producer is not None:
             for name in ("n_features_in_", "feature_names_in_"):
-                if hasattr(producer, name):
-                    setattr(self, name, getattr(producer, name))
+                if hasattr(best.producer, name):
+                    setattr(self, name, getattr(best.producer, name))
         self._model = model
+        self._ensemble = ensemble
         self.support_labels_ = classes[model.support_labels]
         self.support_predictions_ = classes[model.support_predictions]
+        self.support_ids_ = ids[best.support_index]
+        self.calibration_ids_ = ids[best.calibration_index]
         self.max_similarity_ = model.max_similarity
         self.min_rescaled_similarity_ = model.min_rescaled_similarity
         self.class_thresholds_ = model.thresholds
         self.rejection_label_ = rejection_label
         self.calibration_loss_ = history
-        self.best_iteration_ = iteration
-        self.best_epoch_ = result.best_epoch
+        self.best_iteration_ = best.iteration
+        self.best_epoch_ = best.result.best_epoch
         self._sdm_version = __version__
         return self
+
+    def _alpha_levels(self):
+        """``alpha`` and ``alpha_levels``, validated, in decreasing order."""
+        levels = [] if self.alpha_levels is None else list(
+            np.asarray(self.alpha_levels, dtype=np.float64).ravel()
+        )
+        for level in levels:
+            if not 0.5 < level <= 1.0:
+                raise ValueError(
+                    f"Every value of alpha_levels must be in (0.5, 1]; got {level}."
+                )
+        return sorted({float(self.alpha), *levels}, reverse=True)
 
     def _epoch_logger(self, iteration):
         if not self.verbose:
@@ -395,22 +436,24 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def _features(self, X):
-        """Standardized features of new inputs."""
+    def _features(self, X, producer=None, model=None):
+        """Standardized features of new inputs (for one ensemble member)."""
         check_is_fitted(self)
-        if self.estimator_ is None:
+        if model is None:
+            producer, model = self.estimator_, self._model
+        if producer is None:
             features = validate_data(
                 self, X, reset=False, dtype=[np.float64, np.float32]
             )
         else:
-            features = self._produce_features(self.estimator_, X)
-            expected = len(self._model.adaptor.location)
+            features = self._produce_features(producer, X)
+            expected = len(model.adaptor.location)
             if features.shape[1] != expected:
                 raise ValueError(
                     f"The feature producer returned {features.shape[1]} "
                     f"features, but SDMClassifier was fitted on {expected}."
                 )
-        return self._model.adaptor.standardize(features)
+        return model.adaptor.standardize(features)
 
     def _state(self, X):
         standardized = self._features(X)
@@ -472,7 +515,27 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         return softmax(self._scores(X))
 
     def _uncertainty_arrays(self, X):
-        return self._model.uncertainty(self._state(X))
+        state = self._state(X)
+        columns = self._model.uncertainty(state)
+        selected = "admitted_lower" if self.conservative else "admitted"
+        if self.alpha_levels is not None:
+            reliability = np.full(len(columns["q"]), np.nan)
+            for level in reversed(self._alpha_levels()):
+                admitted = self._model.uncertainty(state, alpha=level)[selected]
+                reliability[admitted] = level
+            columns["reliability_alpha"] = reliability
+        if self.ensemble:
+            agreed = columns["admitted_lower"].copy()
+            for producer, model in self._ensemble:
+                if model is self._model:
+                    continue
+                member = model.uncertainty(
+                    model.evaluate(self._features(X, producer, model))
+                )
+                agreed &= member["admitted_lower"]
+                agreed &= member["prediction"] == columns["prediction"]
+            columns["admitted_ensemble"] = agreed
+        return columns
 
     def predict_uncertainty(self, X):
         """Every per-prediction diagnostic of the SDM estimator.
@@ -484,7 +547,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        frame : pandas.DataFrame of shape (n_samples, 16)
+        frame : pandas.DataFrame of shape (n_samples, n_columns)
             Indexed like ``X`` when it is a DataFrame. Columns:
             ``prediction`` (label), ``q``, ``d_nearest``, ``d``,
             ``magnitude`` (z' of the prediction), ``sdm_probability``,
@@ -492,15 +555,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             ``admitted`` (SDM_HR), ``d_lower``, ``d_upper``,
             ``sdm_probability_lower``, ``rescaled_similarity_lower``,
             ``admitted_lower`` (the DKW variant), ``effective_sample_size``
-            and ``nearest_support_index`` (a row of ``support_exemplars_``).
+            and ``nearest_support_index`` (a row of ``support_exemplars_``);
+            then ``reliability_alpha`` when ``alpha_levels`` is set and
+            ``admitted_ensemble`` when ``ensemble=True``.
         """
         import pandas as pd
 
         columns = self._uncertainty_arrays(X)
         columns["prediction"] = self.classes_[columns["prediction"]]
-        index = getattr(X, "index", None) if hasattr(X, "iloc") else None
+        names = list(UNCERTAINTY_COLUMNS) + [
+            name for name in ("reliability_alpha", "admitted_ensemble")
+            if name in columns
+        ]
         return pd.DataFrame(
-            {name: columns[name] for name in UNCERTAINTY_COLUMNS}, index=index
+            {name: columns[name] for name in names}, index=_input_index(X)
         )
 
     def predict_selective(self, X):
@@ -541,11 +609,153 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         standardized = self._features(X)
         return self._model.exemplars(self._model.search_vectors(standardized))
 
+    def explain(self, X, *, n_neighbors=5):
+        """The support points behind each prediction: its nearest exemplars.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+        n_neighbors : int, default=5
+            Neighbours per input (at most the size of the support set).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            One row per (input, neighbour), nearest first. Columns: ``input``
+            (the index of ``X`` or its row position), ``rank`` (1 = nearest),
+            ``support_index`` (row of ``support_exemplars_``), ``support_id``,
+            ``distance`` (between exemplar vectors), ``label`` and
+            ``prediction`` of the support point, and ``is_good``: the support
+            point is correctly predicted with the input's predicted class,
+            so it counts towards the input's similarity q.
+        """
+        import pandas as pd
+
+        if not (isinstance(n_neighbors, Integral) and n_neighbors >= 1):
+            raise ValueError(
+                f"n_neighbors must be a positive integer; got {n_neighbors!r}."
+            )
+        standardized = self._features(X)
+        predictions = np.argmax(self._model.adaptor.logits(standardized), axis=1)
+        indices, distances = self._model.nearest(standardized, n_neighbors)
+        k = indices.shape[1]
+        flat = indices.ravel()
+        labels = self._model.support_labels[flat]
+        support_predictions = self._model.support_predictions[flat]
+        return pd.DataFrame({
+            "input": np.repeat(_input_labels(X, len(indices)), k),
+            "rank": np.tile(np.arange(1, k + 1), len(indices)),
+            "support_index": flat,
+            "support_id": self.support_ids_[flat],
+            "distance": distances.ravel(),
+            "label": self.support_labels_[flat],
+            "prediction": self.support_predictions_[flat],
+            "is_good": (labels == support_predictions)
+            & (support_predictions == np.repeat(predictions, k)),
+        })
+
+    def calibration_partition(self, X):
+        """Calibration points in the same partition as each input.
+
+        The partition of a point is its predicted class and ``floor(q')``:
+        the calibration points that share it are the evidence behind the
+        region's verdict on the input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            Inputs.
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            One row per (input, calibration point in its partition); inputs
+            whose partition is empty have no row. Columns: ``input``,
+            ``calibration_id``, ``label``, ``prediction``,
+            ``rescaled_similarity`` (q' of the calibration point),
+            ``sdm_probability`` and ``correct``.
+        """
+        import pandas as pd
+
+        columns = self._model.uncertainty(self._state(X))
+        record = self._model.calibration
+        rows = np.arange(len(record.labels))
+        inputs = pd.DataFrame({
+            "input": _input_labels(X, len(columns["q"])),
+            "_class": columns["prediction"],
+            "_level": np.floor(columns["rescaled_similarity"]),
+        })
+        calibration = pd.DataFrame({
+            "_class": record.predictions,
+            "_level": np.floor(record.rescaled_similarity),
+            "calibration_id": self.calibration_ids_,
+            "label": self.classes_[record.labels],
+            "prediction": self.classes_[record.predictions],
+            "rescaled_similarity": record.rescaled_similarity,
+            "sdm_probability": record.probabilities[rows, record.predictions],
+            "correct": record.labels == record.predictions,
+        })
+        merged = inputs.merge(calibration, on=["_class", "_level"], how="inner",
+                              sort=False)
+        return merged.drop(columns=["_class", "_level"]).reset_index(drop=True)
+
+    def add_support(self, X, y, *, ids=None):
+        """Add labeled points to the support set without retraining.
+
+        The adaptor, and so ``predict``, never changes; q and d_nearest of
+        later queries do (paper, A.6). Labels outside ``classes_`` are
+        accepted as out-of-distribution exemplars: they are never good for
+        any query, so they lower the similarity of their neighbours.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or producer input
+            New support points.
+        y : array-like of shape (n_samples,)
+            Their labels.
+        ids : array-like of shape (n_samples,), default=None
+            Their identifiers (default: index of a DataFrame ``X``, else row
+            positions in ``X``).
+
+        Returns
+        -------
+        self : SDMClassifier
+        """
+        check_is_fitted(self)
+        y = column_or_1d(y, dtype=None)
+        ids = _default_ids(X) if ids is None else column_or_1d(ids, dtype=None)
+        check_consistent_length(X, y, ids)
+        position = {label: index for index, label in enumerate(self.classes_)}
+        encoded = np.array([position.get(label, -1) for label in y], dtype=np.int64)
+        members = self._ensemble or [(self.estimator_, self._model)]
+        standardized = [
+            self._features(X, producer, model) for producer, model in members
+        ]
+        for (_, model), features in zip(members, standardized, strict=True):
+            model.add_support(features, encoded)
+        self.support_labels_ = _concatenate_labels(self.support_labels_, y)
+        self.support_predictions_ = self.classes_[self._model.support_predictions]
+        self.support_ids_ = _concatenate_labels(self.support_ids_, ids)
+        return self
+
     @property
     def support_exemplars_(self):
         """Exemplar vectors h' of the support set (computed on access)."""
         check_is_fitted(self)
         return self._model.exemplars(self._model.support.vectors)
+
+    def __setstate__(self, state):
+        saved = state.get("_sdm_version")
+        if saved is not None and saved != __version__:
+            warnings.warn(
+                f"This SDMClassifier was fitted with sdm_sklearn {saved} and is "
+                f"loaded with sdm_sklearn {__version__}; outputs may differ. "
+                f"Refit it, or install sdm_sklearn=={saved}.",
+                InconsistentVersionWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -607,3 +817,54 @@ def _check_features(features, producer):
             f"The feature producer {producer!r} returned invalid features: "
             f"{error}"
         ) from error
+
+
+class _Iteration:
+    """One trained iteration and what is needed to calibrate it."""
+
+    def __init__(self, iteration, result, producer, support_index,
+                 calibration_index, max_similarity, support_factory):
+        self.iteration = iteration
+        self.result = result
+        self.producer = producer
+        self.support_index = support_index
+        self.calibration_index = calibration_index
+        self.max_similarity = max_similarity
+        self.support_factory = support_factory
+
+    def calibrate(self, y_encoded, alpha):
+        """The calibrated SDMModel of this iteration."""
+        return SDMModel.calibrate(
+            self.result.adaptor,
+            self.result.support_features,
+            y_encoded[self.support_index],
+            self.result.calibration_features,
+            y_encoded[self.calibration_index],
+            self.max_similarity,
+            alpha,
+            self.support_factory,
+        )
+
+
+def _input_index(X):
+    """The index of a DataFrame input, else None."""
+    return X.index if hasattr(X, "iloc") and hasattr(X, "index") else None
+
+
+def _input_labels(X, n_samples):
+    """Index values of a DataFrame input, else row positions."""
+    index = _input_index(X)
+    return np.arange(n_samples) if index is None else index.to_numpy()
+
+
+def _default_ids(X):
+    """Identifiers of input rows: a DataFrame's index, else positions."""
+    return _input_labels(X, _num_samples(X))
+
+
+def _concatenate_labels(old, new):
+    """Append label-like values, keeping mixed kinds apart (object dtype)."""
+    new = np.asarray(new)
+    if old.dtype.kind != new.dtype.kind:
+        old, new = old.astype(object), new.astype(object)
+    return np.concatenate([old, new])
