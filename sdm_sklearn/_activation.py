@@ -5,6 +5,7 @@ scikit-learn.
 """
 
 import numpy as np
+from scipy.stats import rankdata
 
 __all__ = ["sdm_activation"]
 
@@ -101,10 +102,13 @@ def limit_scores(z, q, d):
     """SDM scores ``ln(2 + q) d z`` with ``d = 0`` read as the limit ``d -> 0+``.
 
     At ``d = 0`` the SDM output is exactly uniform. ``predict_proba`` and
-    ``decision_function`` report the limit from above instead: a positive
-    scale so small that every probability is within ``1e-12`` of uniform
-    while the order of the classes still follows ``z`` (so that ``predict``,
-    the argmax of ``z``, is the argmax of the probabilities everywhere).
+    ``decision_function`` report the limit from above instead: probabilities
+    within ``1e-12`` of uniform, ordered like ``z`` (``1/C`` plus
+    ``1e-12 / C`` times the centred rank of each logit, equal logits sharing
+    their rank), so that ``predict``, the argmax of ``z``, is the argmax of
+    the probabilities everywhere. Offsets proportional to ``z`` itself would
+    be lost to rounding for close logits. For such rows the returned scores
+    are the logarithms of those probabilities.
 
     Parameters
     ----------
@@ -116,12 +120,13 @@ def limit_scores(z, q, d):
     scores : ndarray of shape (n_samples, n_classes)
         ``softmax(scores)`` is the reported probability.
     """
-    scale = sdm_scale(q, d)
-    zero = scale == 0
+    scores = sdm_scale(q, d)[:, None] * np.asarray(z, dtype=np.float64)
+    zero = d == 0
     if np.any(zero):
-        spread = np.ptp(z[zero], axis=1)
-        scale[zero] = 1e-12 / np.maximum(spread, 1.0)
-    return scale[:, None] * z
+        n_classes = scores.shape[1]
+        ranks = rankdata(z[zero], axis=1) - (n_classes + 1) / 2.0
+        scores[zero] = np.log(1.0 / n_classes + 1e-12 / n_classes * ranks)
+    return scores
 
 
 def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):

@@ -12,6 +12,7 @@ vectors; exemplars are recovered as ``Q (R h) + b1``.
 
 import numpy as np
 from numba import njit
+from scipy.linalg import solve_triangular
 
 from ._activation import sdm_loss_gradient
 
@@ -36,6 +37,10 @@ def _adam_step(params, grads, first_moment, second_moment, step_size,
 def fit_standardizer(features, mode):
     """Location and scale from training features.
 
+    Statistics are computed on values divided by their largest magnitude,
+    so that features near the float64 limits (1e300 or 1e-300) neither
+    overflow nor vanish.
+
     Parameters
     ----------
     features : ndarray of shape (n_samples, n_features)
@@ -45,18 +50,21 @@ def fit_standardizer(features, mode):
 
     Returns
     -------
-    location, scale : ndarray of shape (n_features,)
-        Constant columns (or a constant matrix) get scale 1.
+    location, scale : ndarray of shape (n_features,), float64
+        Columns that are constant up to rounding (or a constant matrix) get
+        scale 1.
     """
     features = np.asarray(features, dtype=np.float64)
-    if mode == "global":
-        location = np.full(features.shape[1], features.mean())
-        scale = np.full(features.shape[1], features.std())
-    else:
-        location = features.mean(axis=0)
-        scale = features.std(axis=0)
-    scale[~(scale > np.finfo(np.float64).tiny * 1e10)] = 1.0
-    return location, scale
+    axis = None if mode == "global" else 0
+    magnitude = np.max(np.abs(features), axis=axis)
+    magnitude = np.where(magnitude > 0, magnitude, 1.0)
+    normalized = features / magnitude
+    location = normalized.mean(axis=axis)
+    spread = normalized.std(axis=axis)
+    scale = np.where(spread > 16 * np.finfo(np.float64).eps, spread * magnitude, 1.0)
+    n_features = features.shape[1]
+    return (np.broadcast_to(location * magnitude, n_features).copy(),
+            np.broadcast_to(scale, n_features).copy())
 
 
 class ExemplarAdaptor:
@@ -76,8 +84,8 @@ class ExemplarAdaptor:
 
     def __init__(self, location, scale, n_exemplar_dims, n_classes, rng):
         n_features = len(location)
-        self.location = location.astype(np.float32)
-        self.inv_scale = (1.0 / scale).astype(np.float32)
+        self.location = location
+        self.scale = scale
         shapes = [
             (n_exemplar_dims, n_features),
             (n_exemplar_dims,),
@@ -104,33 +112,73 @@ class ExemplarAdaptor:
         return views
 
     def standardize(self, features):
-        """``(features - location) / scale`` as float32."""
-        out = np.asarray(features, dtype=np.float32) - self.location
-        out *= self.inv_scale
-        return out
+        """``(features - location) / scale``, computed in float64, as float32."""
+        out = np.asarray(features, dtype=np.float64) - self.location
+        out /= self.scale
+        return out.astype(np.float32)
 
     def logits(self, standardized):
-        """z' for standardized features, through the collapsed map W2 W1."""
-        w1, b1, w2, b2 = self._views(self.params)
-        weights = w2 @ w1
-        bias = w2 @ b1 + b2
-        return standardized @ weights.T + bias
+        """z' (float64) through the collapsed map ``W2 W1``, row by row exact.
+
+        Products run in float64 so that a row's result does not depend on
+        the other rows of the batch (float32 BLAS kernels differ in their
+        last bits between one row and many).
+        """
+        w1, b1, w2, b2 = (view.astype(np.float64) for view in self._views(self.params))
+        return np.asarray(standardized, dtype=np.float64) @ (w2 @ w1).T + (w2 @ b1 + b2)
+
+    @staticmethod
+    def search_vectors(standardized, projection):
+        """``standardized @ projection.T`` as float32, computed in float64.
+
+        See :meth:`logits` for why float64; the result is rounded once.
+        """
+        product = np.asarray(standardized, dtype=np.float64) @ projection.T.astype(
+            np.float64
+        )
+        return product.astype(np.float32)
 
     def search_projection(self):
-        """``(P, Q)``: search vectors are ``h P^T``, exemplars ``u Q^T + b1``.
+        """P such that search vectors ``h P^T`` keep exemplar distances.
 
-        ``P = R`` and ``Q`` from the thin QR of W1 when ``D < M``; otherwise
-        ``P = W1`` and ``Q`` is None (the search vectors are ``h' - b1``).
+        ``P = W1`` when ``D >= M``; otherwise ``P = R``, the upper-triangular
+        factor of ``W1^T W1 = R^T R`` (the R of the thin QR of W1, obtained
+        from the D x D Gram matrix by Cholesky: M D^2 work instead of QR's
+        2 M D^2), so ``|W1 v| = |R v|`` with D instead of M dimensions.
+
+        Returns
+        -------
+        projection : ndarray of shape (min(D, M), D), float32
         """
         w1 = self._views(self.params)[0]
         if w1.shape[1] >= w1.shape[0]:
-            return w1, None
-        basis, triangle = np.linalg.qr(w1.astype(np.float64))
-        return triangle.astype(np.float32), basis.astype(np.float32)
+            return w1
+        w1 = w1.astype(np.float64)
+        try:
+            return np.linalg.cholesky(w1.T @ w1).T.astype(np.float32)
+        except np.linalg.LinAlgError:
+            return np.linalg.qr(w1, mode="r").astype(np.float32)
 
-    def exemplar_bias(self):
-        """b1."""
-        return self._views(self.params)[1]
+    def exemplars(self, search_vectors, projection):
+        """Exemplar vectors ``h' = W1 h + b1`` from search vectors ``h P^T``.
+
+        Parameters
+        ----------
+        search_vectors : ndarray of shape (n_samples, min(D, M))
+        projection : ndarray
+            The :meth:`search_projection` the vectors were made with.
+
+        Returns
+        -------
+        exemplars : ndarray of shape (n_samples, M), float32
+        """
+        w1, b1 = self._views(self.params)[:2]
+        if projection.shape[0] == w1.shape[0]:
+            return search_vectors + b1
+        features = solve_triangular(
+            projection.astype(np.float64), np.asarray(search_vectors, np.float64).T
+        )
+        return (w1 @ features).T.astype(np.float32) + b1
 
     def train_epoch(self, standardized, y, q, d, batch_size, learning_rate,
                     optimizer_state, rng):

@@ -30,17 +30,23 @@ def class_distance_values(d_nearest, y, q, n_classes):
     return [np.sort(d_nearest[keep & (y == c)]) for c in range(n_classes)]
 
 
-def distance_quantile(d_nearest, class_values):
+def distance_quantile(d_nearest, class_values, *, skip_empty_classes=False):
     """``d = min_c (1 - eCDF_c(d_nearest))`` with the exclusionary eCDF.
 
     ``eCDF_c(v)`` counts stored values strictly below ``v``; a class with no
-    stored values contributes 0.
+    stored values contributes 0 (the conservative rule of the method).
 
     Parameters
     ----------
     d_nearest : ndarray of shape (n_samples,)
     class_values : list of ndarray
         Output of :func:`class_distance_values`.
+    skip_empty_classes : bool, default=False
+        Leave classes without stored values out of the minimum instead (d = 1
+        when every class is empty). Training uses this for the weights of
+        the support split: with the conservative rule, one class without an
+        in-distribution point would give every point d = 0, hence a zero
+        gradient, and training could never leave that state.
 
     Returns
     -------
@@ -49,6 +55,8 @@ def distance_quantile(d_nearest, class_values):
     d = np.ones(len(d_nearest))
     for values in class_values:
         if len(values) == 0:
+            if skip_empty_classes:
+                continue
             return np.zeros(len(d_nearest))
         below = np.searchsorted(values, d_nearest, side="left")
         np.minimum(d, 1.0 - below / len(values), out=d)

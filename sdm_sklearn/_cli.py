@@ -192,22 +192,20 @@ def _first_present(names, arrays):
 
 def _read_npz(path, target):
     """Features and labels of an NPZ archive."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise InputError(f"{path} is a single .npy array, not an NPZ archive "
-                             "of named arrays (save it with numpy.savez)")
-        with archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except ValueError as error:
-        if "allow_pickle" not in str(error):
-            raise InputError(f"cannot read {path} as NPZ: {_one_line(error)}") from error
+    if not zipfile.is_zipfile(path):
         raise InputError(
-            f"cannot read {path} as NPZ: it holds object arrays, which are not "
-            "loaded for safety; save numbers or fixed-width strings (e.g. "
-            "y.astype(str))"
-        ) from error
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+            f"{path} is not an NPZ archive (the zip of named arrays that "
+            "numpy.savez writes)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            # Members that are not .npy arrays are read as bytes: skip them.
+            arrays = {
+                name: value for name in archive.files
+                if isinstance(value := archive[name], np.ndarray)
+            }
+    # ValueError: object arrays, which cannot be loaded without pickle.
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise InputError(f"cannot read {path} as NPZ: {_one_line(error)}") from error
     feature_name = _first_present(_NPZ_FEATURES, arrays)
     label_name = target if target is not None else _first_present(_NPZ_LABELS, arrays)

@@ -51,20 +51,20 @@ def build_support(adaptor, standardized, labels, support_factory):
     support : ExactSupport or ApproximateSupport
     search_vectors : ndarray of shape (n_support, n_dims)
     logits : ndarray of shape (n_support, n_classes)
-    projection, basis : ndarray
+    projection : ndarray
         See :meth:`ExemplarAdaptor.search_projection`.
     """
-    projection, basis = adaptor.search_projection()
-    search_vectors = standardized @ projection.T
+    projection = adaptor.search_projection()
+    search_vectors = adaptor.search_vectors(standardized, projection)
     logits = adaptor.logits(standardized)
     predictions = np.argmax(logits, axis=1)
     good = np.where(predictions == labels, predictions, -1)
     support = support_factory(search_vectors, good)
-    return support, search_vectors, logits, projection, basis
+    return support, search_vectors, logits, projection
 
 
 def evaluate_split(support, search_vectors, logits, y, max_similarity,
-                   class_values, *, self_match=False):
+                   class_values, *, self_match=False, training=False):
     """q, d_nearest and d of one split against the support set.
 
     Parameters
@@ -80,6 +80,9 @@ def evaluate_split(support, search_vectors, logits, y, max_similarity,
         Sorted distances per class to take d from.
     self_match : bool, default=False
         The split IS the support set: skip each point's self-match.
+    training : bool, default=False
+        d for training weights: classes without in-distribution points are
+        left out (see :func:`distance_quantile`).
 
     Returns
     -------
@@ -94,7 +97,7 @@ def evaluate_split(support, search_vectors, logits, y, max_similarity,
     )
     if class_values is None:
         class_values = class_distance_values(d_nearest, y, q, logits.shape[1])
-    d = distance_quantile(d_nearest, class_values)
+    d = distance_quantile(d_nearest, class_values, skip_empty_classes=training)
     return SplitState(logits, predictions, q, nearest, d_nearest, d), class_values
 
 
@@ -138,9 +141,8 @@ class SDMModel:
     ----------
     adaptor : ExemplarAdaptor
     projection : ndarray of shape (n_dims, n_features)
-        Search vectors are ``standardized @ projection.T``.
-    basis : ndarray of shape (M, n_dims) or None
-        Exemplars are ``search_vectors @ basis.T + b1`` (None: identity).
+        Search vectors are ``standardized @ projection.T`` (see
+        :meth:`ExemplarAdaptor.search_vectors`).
     support : ExactSupport or ApproximateSupport
     support_labels : ndarray of shape (n_support,)
         Encoded labels of the support points (``-1``: outside the classes).
@@ -158,7 +160,6 @@ class SDMModel:
 
     adaptor: object
     projection: np.ndarray
-    basis: object
     support: object
     support_labels: np.ndarray
     support_predictions: np.ndarray
@@ -203,11 +204,11 @@ class SDMModel:
         -------
         model : SDMModel
         """
-        support, _, support_logits, projection, basis = build_support(
+        support, _, support_logits, projection = build_support(
             adaptor, support_features, support_labels, support_factory
         )
         state, distance_values = evaluate_split(
-            support, calibration_features @ projection.T,
+            support, adaptor.search_vectors(calibration_features, projection),
             adaptor.logits(calibration_features), calibration_labels,
             max_similarity, None,
         )
@@ -221,7 +222,6 @@ class SDMModel:
         return cls(
             adaptor=adaptor,
             projection=projection,
-            basis=basis,
             support=support,
             support_labels=np.asarray(support_labels, dtype=np.int64),
             support_predictions=np.argmax(support_logits, axis=1),
@@ -238,14 +238,11 @@ class SDMModel:
 
     def search_vectors(self, standardized):
         """Search-space vectors of standardized features."""
-        return standardized @ self.projection.T
+        return self.adaptor.search_vectors(standardized, self.projection)
 
     def exemplars(self, search_vectors):
         """Exemplar vectors h' from search vectors."""
-        bias = self.adaptor.exemplar_bias()
-        if self.basis is None:
-            return search_vectors + bias
-        return search_vectors @ self.basis.T + bias
+        return self.adaptor.exemplars(search_vectors, self.projection)
 
     def evaluate(self, standardized):
         """The SplitState of new points against the support set."""

@@ -201,7 +201,8 @@ class ExactSupport:
             block = buffer[: stop - start]
             np.matmul(queries32[start:stop], support_t, out=block)
             similarity_block(
-                block, self.sq_norms, group_bounds, predictions[start:stop],
+                block, self.sq_norms, self.order, group_bounds,
+                predictions[start:stop],
                 self_positions[start:stop], int(max_similarity), q[start:stop],
                 positions[start:stop],
             )

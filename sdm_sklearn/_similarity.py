@@ -18,21 +18,26 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _range_min(products, sq_norms, row, start, stop):
-    """Smallest ``|s|^2 - 2 <u, s>`` over columns ``start:stop`` and where."""
+def _range_min(products, sq_norms, original, row, start, stop):
+    """Smallest ``|s|^2 - 2 <u, s>`` over columns ``start:stop`` and where.
+
+    Exact ties go to the column of smallest original index.
+    """
     best = np.inf
     best_j = -1
     for j in range(start, stop):
         score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[row, j])
-        if score < best:
+        if score < best or (score == best and best_j >= 0
+                            and original[j] < original[best_j]):
             best = score
             best_j = j
     return best, best_j
 
 
 @njit(cache=True, nogil=True)
-def similarity_block(products, sq_norms, group_bounds, query_predictions,
-                     self_positions, max_similarity, q_out, nearest_out):
+def similarity_block(products, sq_norms, original, group_bounds,
+                     query_predictions, self_positions, max_similarity, q_out,
+                     nearest_out):
     """Fill q and the nearest support column for a block of query rows.
 
     Parameters
@@ -42,6 +47,8 @@ def similarity_block(products, sq_norms, group_bounds, query_predictions,
         are overwritten.
     sq_norms : ndarray of shape (n_support,), float32
         ``|u_support|^2``.
+    original : ndarray of shape (n_support,), int64
+        Original index of every column (for breaking ties).
     group_bounds : ndarray of shape (n_groups + 1,), int64
         Columns are sorted by good class: the points good for class ``c``
         are the columns ``group_bounds[c + 1]:group_bounds[c + 2]``; columns
@@ -54,7 +61,7 @@ def similarity_block(products, sq_norms, group_bounds, query_predictions,
     q_out, nearest_out : ndarray of shape (n_rows,), int64
         Filled with q and the nearest column (``-1`` when every column is
         skipped). Among exactly tied nearest columns a point that is not good
-        wins, then the first column.
+        wins (pessimistic), then the smallest original index.
     """
     n_rows, n_support = products.shape
     for i in range(n_rows):
@@ -62,11 +69,12 @@ def similarity_block(products, sq_norms, group_bounds, query_predictions,
             products[i, self_positions[i]] = -np.inf
         start = group_bounds[query_predictions[i] + 1]
         stop = group_bounds[query_predictions[i] + 2]
-        bad, bad_j = _range_min(products, sq_norms, i, 0, start)
-        after, after_j = _range_min(products, sq_norms, i, stop, n_support)
-        if after < bad:
+        bad, bad_j = _range_min(products, sq_norms, original, i, 0, start)
+        after, after_j = _range_min(products, sq_norms, original, i, stop, n_support)
+        if after < bad or (after == bad and after_j >= 0
+                           and original[after_j] < original[bad_j]):
             bad, bad_j = after, after_j
-        good, good_j = _range_min(products, sq_norms, i, start, stop)
+        good, good_j = _range_min(products, sq_norms, original, i, start, stop)
         count = 0
         if good < bad:
             for j in range(start, stop):

@@ -100,15 +100,15 @@ def train_iteration(train_features, train_labels, calibration_features,
                 train_std, train_labels, q, d, batch_size, learning_rate,
                 optimizer_state, rng,
             )
-        support, train_vectors, train_logits, projection, _ = build_support(
+        support, train_vectors, train_logits, projection = build_support(
             adaptor, train_std, train_labels, support_factory
         )
         train_state, _ = evaluate_split(
             support, train_vectors, train_logits, train_labels, max_similarity,
-            None, self_match=True,
+            None, self_match=True, training=True,
         )
         calibration_state, _ = evaluate_split(
-            support, calibration_std @ projection.T,
+            support, adaptor.search_vectors(calibration_std, projection),
             adaptor.logits(calibration_std), calibration_labels,
             max_similarity, None,
         )

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import _safe_indexing, check_random_state, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -281,7 +281,12 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 ensure_min_samples=2,
             )
         else:
-            check_consistent_length(X, y)
+            X, y = indexable(X, y)
+            if _num_samples(X) == 0:
+                raise ValueError(
+                    "Found array with 0 sample(s) while a minimum of 2 is "
+                    "required by SDMClassifier."
+                )
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
@@ -589,7 +594,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         columns = self._uncertainty_arrays(X)
         admitted = columns["admitted_lower" if self.conservative else "admitted"]
         marker = np.asarray([self.rejection_label_])
-        out = np.empty(len(admitted), dtype=np.result_type(self.classes_, marker))
+        dtype = np.result_type(self.classes_, marker)
+        if dtype.kind != self.classes_.dtype.kind:
+            dtype = object
+        out = np.empty(len(admitted), dtype=dtype)
         out[:] = self.rejection_label_
         out[admitted] = self.classes_[columns["prediction"][admitted]]
         return out

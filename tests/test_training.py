@@ -1,0 +1,181 @@
+"""Tests for the stratified split and one training iteration (SPEC.md sec. 7)."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+
+from sdm_sklearn._adaptor import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, ExemplarAdaptor
+from sdm_sklearn._neighbors import ExactSupport
+from sdm_sklearn._splitting import stratified_split
+from sdm_sklearn._training import train_iteration
+
+CLASS_SIZES = [2, 3, 10, 7]
+Y_SPLIT = np.repeat(np.arange(4), CLASS_SIZES)
+np.random.RandomState(0).shuffle(Y_SPLIT)
+
+
+@pytest.mark.parametrize(
+    "calibration_size, expected_counts",
+    [
+        # round(0.5 n_c): 1, round(1.5) = 2, 5, round(3.5) = 4.
+        (0.5, [1, 2, 5, 4]),
+        # round(0.1 n_c) = 0, 0, 1, 1; at least 1 per class.
+        (0.1, [1, 1, 1, 1]),
+        # round(0.9 n_c) = 2, 3, 9, 6; at most n_c - 1 per class.
+        (0.9, [1, 2, 9, 6]),
+    ],
+)
+def test_stratified_split_counts_and_partition(calibration_size, expected_counts):
+    support, calibration = stratified_split(
+        Y_SPLIT, calibration_size, np.random.default_rng(3)
+    )
+    assert len(np.intersect1d(support, calibration)) == 0
+    assert_array_equal(np.sort(np.concatenate([support, calibration])),
+                       np.arange(len(Y_SPLIT)))
+    assert_array_equal(support, np.sort(support))
+    assert_array_equal(calibration, np.sort(calibration))
+    assert_array_equal(np.bincount(Y_SPLIT[calibration], minlength=4),
+                       expected_counts)
+    assert np.all(np.bincount(Y_SPLIT[support], minlength=4) >= 1)
+
+
+def test_stratified_split_is_deterministic_for_a_seed():
+    first = stratified_split(Y_SPLIT, 0.5, np.random.default_rng(7))
+    second = stratified_split(Y_SPLIT, 0.5, np.random.default_rng(7))
+    assert_array_equal(first[0], second[0])
+    assert_array_equal(first[1], second[1])
+    # Other seeds draw other splits.
+    others = {
+        tuple(stratified_split(Y_SPLIT, 0.5, np.random.default_rng(s))[1])
+        for s in range(10)
+    }
+    assert len(others) > 1
+
+
+N_CLASSES, N_DIMS = 3, 5
+
+
+@pytest.fixture(scope="module")
+def splits():
+    X, y = make_classification(
+        n_samples=160, n_features=6, n_informative=4, n_redundant=0,
+        n_classes=N_CLASSES, class_sep=1.5, random_state=0,
+    )
+    X[:, 2] = 40.0 * X[:, 2] + 7.0  # a feature on another scale
+    return X[:80], y[:80], X[80:], y[80:]
+
+
+def _train(splits, seed, n_epochs, learning_rate=1e-2):
+    X_tr, y_tr, X_ca, y_ca = splits
+    return train_iteration(
+        X_tr, y_tr, X_ca, y_ca,
+        n_classes=N_CLASSES, n_exemplar_dims=N_DIMS, n_epochs=n_epochs,
+        batch_size=16, learning_rate=learning_rate, max_similarity=40,
+        standardize="feature", support_factory=ExactSupport,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def _cross_entropy_adam_epoch(params, X, y, order, batch_size, learning_rate):
+    """One epoch of Adam on softmax cross entropy, float64, from scratch.
+
+    ``params`` is ``[W1 (M, D), b1 (M,), W2 (C, M), b2 (C,)]``; the model is
+    ``z = (x W1^T + b1) W2^T + b2``.
+    """
+    first = [np.zeros_like(p) for p in params]
+    second = [np.zeros_like(p) for p in params]
+    onehot = np.eye(params[3].shape[0])[y]
+    for step, start in enumerate(range(0, len(X), batch_size), start=1):
+        index = order[start : start + batch_size]
+        x, target = X[index], onehot[index]
+        w1, b1, w2, b2 = params
+        hidden = x @ w1.T + b1
+        logits = hidden @ w2.T + b2
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        grad_logits = (exp / exp.sum(axis=1, keepdims=True) - target) / len(index)
+        grad_hidden = grad_logits @ w2
+        grads = [grad_hidden.T @ x, grad_hidden.sum(axis=0),
+                 grad_logits.T @ hidden, grad_logits.sum(axis=0)]
+        for p, g, m, v in zip(params, grads, first, second, strict=True):
+            m *= ADAM_BETA1
+            m += (1 - ADAM_BETA1) * g
+            v *= ADAM_BETA2
+            v += (1 - ADAM_BETA2) * g * g
+            m_hat = m / (1 - ADAM_BETA1**step)
+            v_hat = v / (1 - ADAM_BETA2**step)
+            p -= learning_rate * m_hat / (np.sqrt(v_hat) + ADAM_EPSILON)
+    return params
+
+
+def _cross_entropy(params, X, y):
+    w1, b1, w2, b2 = params
+    logits = (X @ w1.T + b1) @ w2.T + b2
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+    return float(np.mean(log_norm - logits[np.arange(len(y)), y]))
+
+
+def _unflatten(flat, n_features):
+    sizes = [N_DIMS * n_features, N_DIMS, N_CLASSES * N_DIMS, N_CLASSES]
+    parts = np.split(np.asarray(flat, dtype=np.float64), np.cumsum(sizes)[:-1])
+    shapes = [(N_DIMS, n_features), (N_DIMS,), (N_CLASSES, N_DIMS), (N_CLASSES,)]
+    return [part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)]
+
+
+def test_first_epoch_is_softmax_cross_entropy_training(splits):
+    X_tr, y_tr = splits[0], splits[1]
+    seed, learning_rate = 5, 1e-2
+    result = _train(splits, seed, n_epochs=1, learning_rate=learning_rate)
+    assert result.losses.shape == (1,)
+    assert np.isfinite(result.losses[0])
+    assert result.best_epoch == 0
+
+    # Replay the iteration's random stream: the initial weights come first,
+    # then the mini-batch order of epoch 1.
+    rng = np.random.default_rng(seed)
+    location, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
+    initial = ExemplarAdaptor(location, scale, N_DIMS, N_CLASSES, rng).params
+    order = rng.permutation(len(y_tr))
+    standardized = (X_tr - location) / scale
+    assert_allclose(result.support_features, standardized, rtol=1e-5, atol=1e-5)
+
+    start = _unflatten(initial, X_tr.shape[1])
+    expected = _cross_entropy_adam_epoch(
+        [p.copy() for p in start], standardized, y_tr, order, 16, learning_rate
+    )
+    trained = _unflatten(result.adaptor.params, X_tr.shape[1])
+    # float32 training against a float64 replay over 5 Adam steps.
+    for actual, wanted in zip(trained, expected, strict=True):
+        assert_allclose(actual, wanted, rtol=0, atol=1e-6)
+    assert _cross_entropy(trained, standardized, y_tr) < _cross_entropy(
+        start, standardized, y_tr
+    )
+
+
+def test_same_seed_gives_bit_identical_iteration(splits):
+    first = _train(splits, seed=11, n_epochs=3)
+    second = _train(splits, seed=11, n_epochs=3)
+    assert first.adaptor.params.dtype == np.float32
+    assert first.adaptor.params.tobytes() == second.adaptor.params.tobytes()
+    assert first.losses.tobytes() == second.losses.tobytes()
+    assert first.best_epoch == second.best_epoch
+    other = _train(splits, seed=12, n_epochs=3)
+    assert not np.array_equal(first.adaptor.params, other.adaptor.params)
+
+
+def test_kept_parameters_are_those_of_the_best_epoch(splits):
+    # A large step makes the calibration loss rise after a few epochs.
+    result = _train(splits, seed=0, n_epochs=8, learning_rate=3e-2)
+    assert result.losses.shape == (8,)
+    assert np.all(np.isfinite(result.losses))
+    assert result.losses[result.best_epoch] == result.losses.min()
+    assert result.best_loss == result.losses.min()
+    # Training is sequential and deterministic, so a run stopped right after
+    # the best epoch ends with the parameters the full run kept.
+    assert result.best_epoch < 7
+    stopped = _train(splits, seed=0, n_epochs=result.best_epoch + 1,
+                     learning_rate=3e-2)
+    assert_array_equal(stopped.losses, result.losses[: result.best_epoch + 1])
+    assert stopped.best_epoch == result.best_epoch
+    assert stopped.adaptor.params.tobytes() == result.adaptor.params.tobytes()
