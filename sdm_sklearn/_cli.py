@@ -290,6 +290,19 @@ def _align_features(features, model, path):
     return features[list(names)]
 
 
+def _label_kind(labels):
+    return "numbers" if np.issubdtype(labels.dtype, np.number) else "strings"
+
+
+def _check_label_kind(labels, classes, path):
+    """Test labels comparable with the classes: both numbers or both not."""
+    if _label_kind(labels) != _label_kind(classes):
+        raise InputError(
+            f"{path}: the labels are {_label_kind(labels)}, but the model's "
+            f"classes are {_label_kind(classes)} ({classes[:5].tolist()}...)"
+        )
+
+
 # ------------------------------------------------------------------ model
 
 
@@ -370,6 +383,7 @@ def _evaluate(args):
             _write("the model", args.save, lambda path: joblib.dump(model, path))
             print(f"Saved the model to {args.save}")
     test_features = _align_features(test_features, model, args.test)
+    _check_label_kind(test_labels, model.classes_, args.test)
     try:
         frame = model.predict_uncertainty(test_features)
     except ValueError as error:

@@ -275,6 +275,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, ids):
         self._alpha_levels()  # validates alpha_levels before any work
+        ids = _default_ids(X) if ids is None else column_or_1d(ids, dtype=None)
+        check_consistent_length(ids, y)
         if self.estimator is None:
             X, y = validate_data(
                 self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
@@ -357,8 +359,6 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
 
-        ids = _default_ids(X) if ids is None else column_or_1d(ids, dtype=None)
-        check_consistent_length(ids, y)
         self.classes_ = classes
         self.estimator_ = best.producer
         if best.producer is not None:

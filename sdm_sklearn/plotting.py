@@ -179,9 +179,11 @@ class RiskCoverageDisplay:
                 marker="*", markersize=14, color=self.line_.get_color(),
                 markeredgecolor="black", label=marker_label,
             )
+        # Risk is never negative: autoscaling stops at 0 instead of adding a
+        # margin below it, and still grows with curves added later.
+        self.line_.sticky_edges.y[:] = [0.0]
         self.ax_.set(xlabel="Coverage (fraction admitted)",
                      ylabel="Risk (error rate among admitted)", xlim=(0, 1.02))
-        self.ax_.set_ylim(bottom=0)
         if self.ax_.get_legend_handles_labels()[1]:
             self.ax_.legend(loc="upper left")
         return self
@@ -400,14 +402,18 @@ class RegionAccuracyDisplay:
             + ("" if np.isnan(accuracy) else f"\nacc {accuracy:.3f}")
             for count, accuracy in zip(self.counts, self.accuracy, strict=True)
         ]
-        self.ax_.bar_label(self.bars_, labels=labels, padding=2, fontsize="small")
+        # A light box keeps a label readable where the alpha line crosses it.
+        self.ax_.bar_label(
+            self.bars_, labels=labels, padding=2, fontsize="small",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        )
         self.alpha_line_ = None
         if self.alpha is not None:
             self.alpha_line_ = self.ax_.axhline(
                 self.alpha, color="black", linestyle="--",
                 label=f"alpha = {self.alpha:g}",
             )
-            self.ax_.legend(loc="lower right")
+            self.ax_.legend(loc="upper right")
         self.ax_.set(ylabel="Accuracy of predict", ylim=(0, 1.25))
         if name is not None:
             self.ax_.set_title(name)
