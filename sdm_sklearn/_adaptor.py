@@ -112,10 +112,24 @@ class ExemplarAdaptor:
         return views
 
     def standardize(self, features):
-        """``(features - location) / scale``, computed in float64, as float32."""
+        """``(features - location) / scale``, computed in float64, as float32.
+
+        Raises
+        ------
+        ValueError
+            If a standardized value leaves the float32 range.
+        """
         out = np.asarray(features, dtype=np.float64) - self.location
         out /= self.scale
-        return out.astype(np.float32)
+        with np.errstate(over="ignore"):
+            out = out.astype(np.float32)
+        if not np.all(np.isfinite(out)):
+            raise ValueError(
+                "Some inputs are too large: standardized with the training "
+                "statistics they exceed the float32 range (about 3.4e38) in "
+                "which the exemplar adaptor works. Check the scale of X."
+            )
+        return out
 
     def logits(self, standardized):
         """z' (float64) through the collapsed map ``W2 W1``, row by row exact.
