@@ -21,17 +21,26 @@ ADAM_BETA2 = 0.999
 ADAM_EPSILON = 1e-8
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _adam_step(params, grads, first_moment, second_moment, step_size,
                bias_correction2):
-    """In-place Adam update over flat float32 arrays (no weight decay)."""
+    """In-place Adam update over flat float32 arrays (no weight decay).
+
+    All arithmetic stays in float32 (constants included) and division follows
+    numpy's error model (no per-element zero check), so that the loop
+    vectorizes; ``step_size`` already holds the first-moment bias correction.
+    """
+    beta1 = np.float32(ADAM_BETA1)
+    beta2 = np.float32(ADAM_BETA2)
+    one = np.float32(1.0)
+    epsilon = np.float32(ADAM_EPSILON)
     for i in range(params.shape[0]):
         g = grads[i]
-        m = ADAM_BETA1 * first_moment[i] + (1.0 - ADAM_BETA1) * g
-        v = ADAM_BETA2 * second_moment[i] + (1.0 - ADAM_BETA2) * g * g
+        m = beta1 * first_moment[i] + (one - beta1) * g
+        v = beta2 * second_moment[i] + (one - beta2) * g * g
         first_moment[i] = m
         second_moment[i] = v
-        params[i] -= step_size * m / (np.sqrt(v / bias_correction2) + ADAM_EPSILON)
+        params[i] -= step_size * m / (np.sqrt(v / bias_correction2) + epsilon)
 
 
 def fit_standardizer(features, mode):

@@ -8,28 +8,11 @@ kept (later epochs win ties).
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from ._adaptor import ExemplarAdaptor, fit_standardizer
 from ._model import balanced_calibration_loss, build_support, evaluate_split
-
-
-@lru_cache(maxsize=1)
-def _thread_controller():
-    """One controller per process: discovering the BLAS libraries is slow."""
-    return ThreadpoolController()
-
-
-def single_threaded_blas():
-    """Context manager limiting BLAS to one thread.
-
-    Mini-batch products are small; on these machines OpenBLAS with two
-    threads made them tens of times slower than with one.
-    """
-    return _thread_controller().limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -95,11 +78,10 @@ def train_iteration(train_features, train_labels, calibration_features,
     losses = np.empty(n_epochs)
     best_epoch, best_params = -1, None
     for epoch in range(n_epochs):
-        with single_threaded_blas():
-            adaptor.train_epoch(
-                train_std, train_labels, q, d, batch_size, learning_rate,
-                optimizer_state, rng,
-            )
+        adaptor.train_epoch(
+            train_std, train_labels, q, d, batch_size, learning_rate,
+            optimizer_state, rng,
+        )
         support, train_vectors, train_logits, projection = build_support(
             adaptor, train_std, train_labels, support_factory
         )

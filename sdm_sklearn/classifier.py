@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from ._activation import limit_scores, softmax
+from ._blas import single_threaded_blas
 from ._model import SDMModel
 from ._neighbors import make_support_factory
 from ._splitting import stratified_split
@@ -267,7 +268,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         """
         previous_state = dict(self.__dict__)
         try:
-            return self._fit(X, y, ids)
+            with single_threaded_blas():
+                return self._fit(X, y, ids)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
@@ -462,7 +464,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     def _state(self, X):
         standardized = self._features(X)
-        return self._model.evaluate(standardized)
+        with single_threaded_blas():
+            return self._model.evaluate(standardized)
 
     def predict(self, X):
         """Predicted class: the argmax of the adaptor's logits z'.

@@ -283,6 +283,11 @@ class RiskCoverageDisplay:
         check_is_fitted(estimator)
         name = type(estimator).__name__ if name is None else name
         is_sdm = hasattr(estimator, "predict_uncertainty")
+        if response.startswith("sdm_") and not is_sdm:
+            raise ValueError(
+                f"response={response!r} needs an SDMClassifier; use "
+                f"'predict_proba' for {type(estimator).__name__}."
+            )
         if response == "auto":
             if not is_sdm:
                 response = "predict_proba"
@@ -290,22 +295,18 @@ class RiskCoverageDisplay:
                 response = "sdm_probability_lower"
             else:
                 response = "sdm_probability"
+
         admitted = None
-        if is_sdm:
-            frame = estimator.predict_uncertainty(X)
-            y_pred = frame["prediction"].to_numpy()
-            admitted = frame[_admitted_column(estimator, None)].to_numpy()
         if response == "predict_proba":
             proba = estimator.predict_proba(X)
             y_pred = estimator.classes_[np.argmax(proba, axis=1)]
             confidence = proba.max(axis=1)
-        elif is_sdm:
-            confidence = frame[response].to_numpy()
-        else:
-            raise ValueError(
-                f"response={response!r} needs an SDMClassifier; use "
-                f"'predict_proba' for {type(estimator).__name__}."
-            )
+        if is_sdm:
+            frame = estimator.predict_uncertainty(X)
+            admitted = frame[_admitted_column(estimator, None)].to_numpy()
+            if response != "predict_proba":
+                y_pred = frame["prediction"].to_numpy()
+                confidence = frame[response].to_numpy()
         return cls.from_predictions(
             y, y_pred, confidence, admitted=admitted, name=name, ax=ax, **kwargs
         )
