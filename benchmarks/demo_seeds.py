@@ -37,7 +37,9 @@ def main():
         "worst class acc (min over seeds)": grouped["worst class acc"].min(),
         "worst prediction acc (min over seeds)": grouped["worst prediction acc"].min(),
         "accuracy mean": grouped["accuracy"].mean(),
-        "seeds with no admission": grouped["admitted"].apply(lambda a: int((a == 0).sum())),
+        "seeds with no admission": grouped["admitted"].apply(
+            lambda admitted: int((admitted == 0).sum())
+        ),
     })
     print(f"alpha = {args.alpha}, seeds 0..{args.seeds - 1}, "
           f"{time.perf_counter() - start:.0f} s in all")

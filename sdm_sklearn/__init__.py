@@ -3,11 +3,17 @@
 from ._activation import sdm_activation
 from ._version import __version__
 from .classifier import SDMClassifier
-from .exceptions import NoHighReliabilityRegionWarning
+from .exceptions import (
+    InconsistentVersionWarning,
+    NoHighReliabilityRegionWarning,
+    SmallRegionWarning,
+)
 
 __all__ = [
+    "InconsistentVersionWarning",
     "NoHighReliabilityRegionWarning",
     "SDMClassifier",
+    "SmallRegionWarning",
     "__version__",
     "sdm_activation",
 ]

@@ -1,5 +1,6 @@
 """SDMClassifier: the scikit-learn face of the SDM activation and estimator."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -25,7 +26,11 @@ from ._neighbors import make_support_factory
 from ._splitting import stratified_split
 from ._training import train_iteration
 from ._version import __version__
-from .exceptions import InconsistentVersionWarning, NoHighReliabilityRegionWarning
+from .exceptions import (
+    InconsistentVersionWarning,
+    NoHighReliabilityRegionWarning,
+    SmallRegionWarning,
+)
 
 UNCERTAINTY_COLUMNS = (
     "prediction",
@@ -147,6 +152,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         no region exists at ``alpha``.
     class_thresholds_ : ndarray of shape (n_classes,)
         psi, the per-class probability thresholds (``inf`` without a region).
+    region_class_counts_ : ndarray of shape (n_classes,)
+        Calibration points of each class with ``q' >= q'_min``. Below
+        ``ceil(1 / (1 - alpha))`` for some class, ``fit`` warns with
+        :class:`~sdm_sklearn.exceptions.SmallRegionWarning`.
     rejection_label_ : object
         The rejection marker in use.
     calibration_loss_ : ndarray of shape (n_iterations, n_epochs)
@@ -352,12 +361,30 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
              model if member is best else member.calibrate(y_encoded, self.alpha))
             for member in members
         ]
+        record = model.calibration
+        in_region = record.rescaled_similarity >= model.min_rescaled_similarity
+        region_counts = np.bincount(record.labels[in_region], minlength=n_classes)
         if not np.isfinite(model.min_rescaled_similarity):
             warnings.warn(
                 f"No HIGH-RELIABILITY region exists at alpha={self.alpha}: "
                 "predict_selective will reject every input. More data, a "
                 "stronger feature producer or a lower alpha may create one.",
                 NoHighReliabilityRegionWarning,
+                stacklevel=4,
+            )
+        elif region_counts.min() < _minimum_region_count(self.alpha):
+            few = {
+                classes[c].item(): int(region_counts[c])
+                for c in np.flatnonzero(
+                    region_counts < _minimum_region_count(self.alpha)
+                )
+            }
+            warnings.warn(
+                "The HIGH-RELIABILITY region rests on few calibration points of "
+                f"some classes (class: count) {few}: below ceil(1 / (1 - alpha))"
+                f" = {_minimum_region_count(self.alpha)}, their conditional "
+                "accuracy is unreliable. Consider more data or conservative=True.",
+                SmallRegionWarning,
                 stacklevel=4,
             )
 
@@ -376,6 +403,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self.max_similarity_ = model.max_similarity
         self.min_rescaled_similarity_ = model.min_rescaled_similarity
         self.class_thresholds_ = model.thresholds
+        self.region_class_counts_ = region_counts
         self.rejection_label_ = rejection_label
         self.calibration_loss_ = history
         self.best_iteration_ = best.iteration
@@ -777,6 +805,17 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _minimum_region_count(alpha):
+    """Calibration points per class below which a region is called small.
+
+    ``ceil(1 / (1 - alpha))``, the count at which the ``1 - alpha`` quantile
+    stops being the minimum; 0 (never small) for ``alpha = 1``.
+    """
+    if alpha >= 1.0:
+        return 0
+    return math.ceil(1.0 / (1.0 - alpha) - 1e-9)
 
 
 def _check_class_counts(classes, counts):

@@ -17,7 +17,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from test_similarity import brute_force_search
 
-from sdm_sklearn import NoHighReliabilityRegionWarning, SDMClassifier
+from sdm_sklearn import (
+    NoHighReliabilityRegionWarning,
+    SDMClassifier,
+    SmallRegionWarning,
+)
 from sdm_sklearn.classifier import UNCERTAINTY_COLUMNS
 
 # Small settings that still learn the blobs below and find a region.
@@ -404,3 +408,26 @@ def test_search_space_matches_brute_force_in_exemplar_space(n_exemplar_dims):
     assert_array_equal(frame["q"], q)
     assert_array_equal(frame["nearest_support_index"], nearest)
     assert_allclose(frame["d_nearest"], d_nearest, rtol=1e-4)
+
+
+def test_small_region_warns_with_counts():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, size=(400, 2)), rng.normal(8, 1, size=(30, 2))])
+    y = np.repeat([0, 1], [400, 30])
+    # alpha = 0.9: a class is "small" below ceil(1 / 0.1) = 10 points
+    with pytest.warns(SmallRegionWarning, match=r"\{1: \d\}.*= 10,"):
+        clf = SDMClassifier(n_iterations=1, n_epochs=20, alpha=0.9,
+                            random_state=0).fit(X, y)
+    assert np.isfinite(clf.min_rescaled_similarity_)
+    assert clf.region_class_counts_.shape == (2,)
+    assert 0 < clf.region_class_counts_[1] < 10 <= clf.region_class_counts_[0]
+
+
+def test_large_balanced_region_does_not_warn():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, size=(300, 2)), rng.normal(8, 1, size=(300, 2))])
+    y = np.repeat([0, 1], 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallRegionWarning)
+        clf = SDMClassifier(n_iterations=1, n_epochs=10, random_state=0).fit(X, y)
+    assert (clf.region_class_counts_ >= 20).all()
