@@ -5,7 +5,6 @@ scikit-learn.
 """
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["sdm_activation"]
 
@@ -104,8 +103,8 @@ def limit_scores(z, q, d):
     At ``d = 0`` the SDM output is exactly uniform. ``predict_proba`` and
     ``decision_function`` report the limit from above instead: probabilities
     within ``1e-12`` of uniform, ordered like ``z`` (``1/C`` plus
-    ``1e-12 / C`` times the centred rank of each logit, equal logits sharing
-    their rank), so that ``predict``, the argmax of ``z``, is the argmax of
+    ``1e-12 / C`` times the centred dense rank of each logit, equal logits
+    sharing their rank), so that ``predict``, the argmax of ``z``, is the argmax of
     the probabilities everywhere. Offsets proportional to ``z`` itself would
     be lost to rounding for close logits. For such rows the returned scores
     are the logarithms of those probabilities.
@@ -124,9 +123,23 @@ def limit_scores(z, q, d):
     zero = d == 0
     if np.any(zero):
         n_classes = scores.shape[1]
-        ranks = rankdata(z[zero], axis=1) - (n_classes + 1) / 2.0
+        ranks = _dense_ranks(np.asarray(z)[zero])
+        ranks -= ranks.mean(axis=1, keepdims=True)
         scores[zero] = np.log(1.0 / n_classes + 1e-12 / n_classes * ranks)
     return scores
+
+
+def _dense_ranks(values):
+    """Row-wise dense ranks (0, 1, ...; equal values share a rank) as floats."""
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    steps = np.diff(ordered, axis=1) > 0
+    sorted_ranks = np.concatenate(
+        [np.zeros((len(values), 1)), np.cumsum(steps, axis=1)], axis=1
+    )
+    ranks = np.empty_like(sorted_ranks)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
+    return ranks
 
 
 def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):
