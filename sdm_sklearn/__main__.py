@@ -1,6 +1,7 @@
 """Command line: ``python -m sdm_sklearn demo`` and ``... evaluate``."""
 
 import argparse
+import os
 import sys
 
 from ._cli import add_evaluate_parser, run_evaluate
@@ -39,5 +40,18 @@ def main(argv=None):
     return 0
 
 
+def _run():
+    """Run :func:`main`; a reader that closes the pipe early ends it quietly."""
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # e.g. `python -m sdm_sklearn demo | head`: send the rest of the
+        # output nowhere so that the interpreter's final flush cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_run())

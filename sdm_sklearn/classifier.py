@@ -102,8 +102,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     search : {"auto", "exact", "approximate"}, default="auto"
         Nearest-neighbour search over the support set. "exact" uses blocked
         float32 BLAS products; "approximate" a pynndescent graph (optional
-        dependency); "auto" switches to approximate search above
-        ``APPROXIMATE_THRESHOLD`` support points when pynndescent is installed.
+        dependency, ``pip install sdm_sklearn[approximate]``); "auto" uses
+        approximate search from 100,000 support points on when pynndescent
+        is installed (where it became cheaper than exact search in our
+        measurements, see ``benchmarks/README.md``), exact search below.
     conservative : bool, default=False
         Make ``predict_selective`` use the lower (DKW) variant, which the paper
         recommends for applications; ``predict_uncertainty`` reports both.
@@ -134,7 +136,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features seen during ``fit`` (when defined).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit`` (when ``X`` has string column
         names).
     estimator_ : estimator or None

@@ -1,0 +1,300 @@
+"""Tests for sdm_sklearn.plotting: the data drawn equals the metrics' outputs."""
+
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from sdm_sklearn import SDMClassifier
+from sdm_sklearn.metrics import risk_coverage_auc, risk_coverage_curve
+from sdm_sklearn.plotting import (
+    RegionAccuracyDisplay,
+    RiskCoverageDisplay,
+    SDMDistributionDisplay,
+)
+
+# The fixture's small data give a region on few calibration points.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sdm_sklearn.exceptions.SmallRegionWarning"
+)
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=600, n_features=8, n_informative=5, n_classes=3,
+        class_sep=1.5, random_state=0,
+    )
+    return X[:400], y[:400], X[400:], y[400:]
+
+
+@pytest.fixture(scope="module")
+def sdm(data):
+    X_train, y_train, _, _ = data
+    # These settings give a HIGH-RELIABILITY region, admitted and rejected
+    # test points, out-of-distribution ones and wrong predictions.
+    return SDMClassifier(
+        alpha=0.9, n_iterations=1, n_epochs=20, random_state=0
+    ).fit(X_train, y_train)
+
+
+def test_sdm_fixture_covers_every_case(sdm, data):
+    _, _, X_test, y_test = data
+    frame = sdm.predict_uncertainty(X_test)
+    assert np.isfinite(sdm.min_rescaled_similarity_)
+    assert 0 < frame["admitted_lower"].sum() < frame["admitted"].sum()
+    assert frame["is_ood"].any()
+    assert (frame["prediction"] != y_test).any()
+
+
+def test_risk_coverage_from_predictions_draws_the_metric():
+    y_true = [0, 1, 1, 0, 2, 2]
+    y_pred = [0, 1, 0, 0, 2, 1]
+    confidence = [0.9, 0.8, 0.8, 0.3, 0.7, 0.2]
+    display = RiskCoverageDisplay.from_predictions(
+        y_true, y_pred, confidence, name="model"
+    )
+    curve = risk_coverage_curve(y_true, y_pred, confidence)
+    assert_allclose(display.line_.get_xdata(), curve["coverage"])
+    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    aurc = risk_coverage_auc(y_true, y_pred, confidence)
+    assert display.aurc == pytest.approx(aurc)
+    assert display.line_.get_label() == f"model (AURC = {aurc:.3f})"
+    assert display.line_.get_drawstyle() == "steps-pre"
+    assert display.admitted_marker_ is None
+    assert display.ax_.get_xlabel() == "Coverage (fraction admitted)"
+    assert display.figure_ is display.ax_.figure
+
+
+def test_risk_coverage_axis_grows_with_overlaid_curves():
+    _, ax = plt.subplots()
+    y_true = [0, 1, 1, 0, 1, 0, 1, 0, 1, 1]
+    good_pred = [0, 1, 1, 0, 1, 0, 1, 0, 1, 0]  # risk at most 0.1
+    bad_pred = [1, 0, 0, 1, 0, 1, 0, 1, 0, 1]  # risk up to 0.9
+    confidence = np.linspace(1, 0, 10)
+    RiskCoverageDisplay.from_predictions(y_true, good_pred, confidence, ax=ax)
+    RiskCoverageDisplay.from_predictions(y_true, bad_pred, confidence, ax=ax)
+    bottom, top = ax.get_ylim()
+    assert bottom == 0
+    assert top >= 0.9
+
+
+def test_risk_coverage_admitted_marker():
+    y_true = np.array([0, 1, 1, 0])
+    y_pred = np.array([0, 1, 0, 1])
+    # Two of three admitted points are right: coverage 3/4, risk 1/3.
+    display = RiskCoverageDisplay.from_predictions(
+        y_true, y_pred, [0.9, 0.8, 0.7, 0.1], admitted=[True, True, True, False]
+    )
+    assert display.admitted_coverage == pytest.approx(0.75)
+    assert display.admitted_risk == pytest.approx(1 / 3)
+    assert_allclose(display.admitted_marker_.get_xdata(), [0.75])
+    assert_allclose(display.admitted_marker_.get_ydata(), [1 / 3])
+    assert display.admitted_marker_.get_color() == display.line_.get_color()
+
+
+def test_risk_coverage_empty_admitted_set_has_nan_risk():
+    display = RiskCoverageDisplay.from_predictions(
+        [0, 1], [0, 0], [0.9, 0.1], admitted=[False, False]
+    )
+    assert display.admitted_coverage == 0.0
+    assert np.isnan(display.admitted_risk)
+    assert "risk -" in display.admitted_marker_.get_label()
+
+
+def test_risk_coverage_from_sdm_estimator(sdm, data):
+    _, _, X_test, y_test = data
+    display = RiskCoverageDisplay.from_estimator(sdm, X_test, y_test)
+    frame = sdm.predict_uncertainty(X_test)
+    prediction = frame["prediction"].to_numpy()
+    curve = risk_coverage_curve(y_test, prediction, frame["sdm_probability"])
+    assert_allclose(display.line_.get_xdata(), curve["coverage"])
+    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    admitted = frame["admitted"].to_numpy()
+    assert_allclose(display.admitted_marker_.get_xdata(), [admitted.mean()])
+    assert_allclose(
+        display.admitted_marker_.get_ydata(),
+        [np.mean(prediction[admitted] != y_test[admitted])],
+    )
+    assert display.line_.get_label().startswith("SDMClassifier (AURC = ")
+
+
+def test_risk_coverage_conservative_sdm_uses_the_lower_variant(sdm, data):
+    X_train, y_train, X_test, y_test = data
+    conservative = clone(sdm).set_params(conservative=True).fit(X_train, y_train)
+    display = RiskCoverageDisplay.from_estimator(conservative, X_test, y_test)
+    frame = conservative.predict_uncertainty(X_test)
+    curve = risk_coverage_curve(
+        y_test, frame["prediction"], frame["sdm_probability_lower"]
+    )
+    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    assert_allclose(
+        display.admitted_marker_.get_xdata(), [frame["admitted_lower"].mean()]
+    )
+    assert frame["admitted_lower"].sum() < frame["admitted"].sum()
+
+
+def test_risk_coverage_overlays_sdm_and_any_classifier(sdm, data):
+    X_train, y_train, X_test, y_test = data
+    logistic = LogisticRegression().fit(X_train, y_train)
+    _, ax = plt.subplots()
+    sdm_display = RiskCoverageDisplay.from_estimator(sdm, X_test, y_test, ax=ax)
+    logistic_display = RiskCoverageDisplay.from_estimator(
+        logistic, X_test, y_test, ax=ax, name="logistic", linestyle=":"
+    )
+    assert sdm_display.ax_ is logistic_display.ax_ is ax
+    assert len(ax.get_lines()) == 3  # two curves and the SDM marker
+    proba = logistic.predict_proba(X_test)
+    curve = risk_coverage_curve(
+        y_test, logistic.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+    )
+    assert_allclose(logistic_display.line_.get_ydata(), curve["risk"])
+    assert logistic_display.line_.get_linestyle() == ":"
+    assert logistic_display.admitted_marker_ is None
+    legend_labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any(label.startswith("logistic (AURC") for label in legend_labels)
+
+
+def test_risk_coverage_sdm_predict_proba_response(sdm, data):
+    _, _, X_test, y_test = data
+    display = RiskCoverageDisplay.from_estimator(
+        sdm, X_test, y_test, response="predict_proba"
+    )
+    proba = sdm.predict_proba(X_test)
+    curve = risk_coverage_curve(
+        y_test, sdm.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+    )
+    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    assert display.admitted_marker_ is not None
+
+
+def test_risk_coverage_response_errors(sdm, data):
+    X_train, y_train, X_test, y_test = data
+    with pytest.raises(ValueError, match="response must be one of"):
+        RiskCoverageDisplay.from_estimator(sdm, X_test, y_test, response="max")
+    logistic = LogisticRegression().fit(X_train, y_train)
+    with pytest.raises(ValueError, match="needs an SDMClassifier"):
+        RiskCoverageDisplay.from_estimator(
+            logistic, X_test, y_test, response="sdm_probability"
+        )
+
+
+def test_region_accuracy_from_predictions_by_hand():
+    y_true = [0, 1, 1, 0, 1, 0]
+    y_pred = [0, 1, 0, 1, 1, 0]
+    # Region of each point: admitted, admitted, rejected, OOD, OOD, rejected.
+    # An OOD point is never counted as admitted, even if the mask says so.
+    display = RegionAccuracyDisplay.from_predictions(
+        y_true, y_pred,
+        admitted=[True, True, False, True, False, False],
+        is_ood=[False, False, False, True, True, False],
+        alpha=0.9, name="by hand",
+    )
+    assert_array_equal(display.counts, [2, 2, 2])
+    assert_allclose(display.accuracy, [1.0, 0.5, 0.5])
+    heights = [bar.get_height() for bar in display.bars_]
+    assert_allclose(heights, [1.0, 0.5, 0.5])
+    assert_allclose(display.alpha_line_.get_ydata(), [0.9, 0.9])
+    assert display.ax_.get_title() == "by hand"
+
+
+def test_region_accuracy_empty_region_is_nan_with_zero_bar():
+    display = RegionAccuracyDisplay.from_predictions(
+        [0, 1], [0, 0], admitted=[False, False], is_ood=[False, False]
+    )
+    assert_array_equal(display.counts, [0, 2, 0])
+    assert np.isnan(display.accuracy[0]) and np.isnan(display.accuracy[2])
+    assert display.bars_[0].get_height() == 0
+    assert display.alpha_line_ is None
+
+
+@pytest.mark.parametrize("conservative", [None, True])
+def test_region_accuracy_from_sdm_estimator(sdm, data, conservative):
+    _, _, X_test, y_test = data
+    display = RegionAccuracyDisplay.from_estimator(
+        sdm, X_test, y_test, conservative=conservative
+    )
+    frame = sdm.predict_uncertainty(X_test)
+    admitted = frame["admitted_lower" if conservative else "admitted"].to_numpy()
+    is_ood = frame["is_ood"].to_numpy()
+    correct = frame["prediction"].to_numpy() == y_test
+    masks = [admitted, ~admitted & ~is_ood, is_ood]
+    assert_array_equal(display.counts, [mask.sum() for mask in masks])
+    assert_allclose(display.accuracy, [correct[mask].mean() for mask in masks])
+    assert display.counts.sum() == len(y_test)
+    assert display.alpha == sdm.alpha
+    expected_title = "SDMClassifier (lower)" if conservative else "SDMClassifier"
+    assert display.ax_.get_title() == expected_title
+    tick_labels = [tick.get_text() for tick in display.ax_.get_xticklabels()]
+    assert tick_labels[0] == "HIGH-RELIABILITY"
+
+
+def test_sdm_only_displays_reject_other_estimators(data):
+    X_train, y_train, X_test, y_test = data
+    logistic = LogisticRegression().fit(X_train, y_train)
+    for display in (RegionAccuracyDisplay, SDMDistributionDisplay):
+        with pytest.raises(TypeError, match="needs an SDMClassifier"):
+            display.from_estimator(logistic, X_test, y_test)
+
+
+def _bar_heights(container):
+    return np.array([patch.get_height() for patch in container])
+
+
+def test_distribution_from_sdm_estimator(sdm, data):
+    _, _, X_test, y_test = data
+    display = SDMDistributionDisplay.from_estimator(sdm, X_test, y_test, bins=12)
+    frame = sdm.predict_uncertainty(X_test)
+    correct = frame["prediction"].to_numpy() == y_test
+    for quantity in ("rescaled_similarity", "d"):
+        values = frame[quantity].to_numpy()
+        edges = np.histogram_bin_edges(values, bins=12)
+        for outcome, mask in (("correct", correct), ("wrong", ~correct)):
+            expected, _ = np.histogram(values[mask], bins=edges)
+            assert_allclose(_bar_heights(display.patches_[quantity, outcome]),
+                            expected)
+    assert_allclose(
+        display.threshold_line_.get_xdata(), [sdm.min_rescaled_similarity_] * 2
+    )
+    assert display.axes_.shape == (2,)
+    assert display.axes_[0].get_xlabel() == "q' (rescaled similarity)"
+    assert display.axes_[1].get_xlabel() == "d (distance quantile)"
+    labels = [text.get_text() for text in display.axes_[1].get_legend().get_texts()]
+    assert labels == [f"correct (n={correct.sum()})", f"wrong (n={(~correct).sum()})"]
+
+
+def test_distribution_without_region_and_on_given_axes():
+    _, axes = plt.subplots(2, 1)
+    display = SDMDistributionDisplay(
+        np.array([0.0, 1.5, 3.0, 3.0]), np.array([0.0, 0.2, 0.9, 1.0]),
+        np.array([False, True, True, True]), min_rescaled_similarity=np.inf,
+    ).plot(ax=axes, bins=3, density=True)
+    assert display.threshold_line_ is None
+    assert display.axes_[0] is axes[0] and display.axes_[1] is axes[1]
+    assert display.axes_[0].get_ylabel() == "density"
+    # One wrong point in the first of three bins of width 1: density 1.
+    assert_allclose(_bar_heights(display.patches_["rescaled_similarity", "wrong"]),
+                    [1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="exactly 2 axes"):
+        display.plot(ax=axes[:1])
+
+
+def test_missing_matplotlib_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    display = RiskCoverageDisplay(np.array([1.0]), np.array([0.0]))
+    with pytest.raises(ImportError, match=r"pip install sdm_sklearn\[plotting\]"):
+        display.plot()
