@@ -15,8 +15,15 @@ import numpy as np
 
 from ._similarity import similarity_block
 
-# Bytes of inner products held at once by one exact search.
-DEFAULT_BLOCK_BYTES = 64 * 2**20
+# Bytes of inner products held at once by one exact search: small enough for
+# the block to stay in cache between the BLAS product and the kernel's pass.
+# Measured (20k queries, one BLAS thread): search time over GEMM time was
+# 1.50 / 1.22 / 1.42 with 4 MiB blocks against 2.04 / 1.23 / 1.36 with 64 MiB
+# for 3k x 32-d, 3k x 384-d and 20k x 128-d support sets.
+DEFAULT_BLOCK_BYTES = 4 * 2**20
+# Fewer query rows per block would turn the product into slow matrix-vector
+# work; for huge support sets this row count sets the memory instead.
+MIN_BLOCK_ROWS = 32
 
 
 def _as_search_array(vectors):
@@ -81,11 +88,16 @@ class ExactSupport:
         For each support point, the class it is good for (its prediction
         when correctly predicted) or ``-1``.
     block_bytes : int, default=DEFAULT_BLOCK_BYTES
-        Memory bound for the block of inner products.
+        Memory bound for the block of inner products (exceeded only when one
+        block of ``min_block_rows`` rows is larger).
+    min_block_rows : int, default=MIN_BLOCK_ROWS
+        Fewest query rows per block.
     """
 
-    def __init__(self, vectors, good_labels, *, block_bytes=DEFAULT_BLOCK_BYTES):
+    def __init__(self, vectors, good_labels, *, block_bytes=DEFAULT_BLOCK_BYTES,
+                 min_block_rows=MIN_BLOCK_ROWS):
         self.block_bytes = block_bytes
+        self.min_block_rows = min_block_rows
         self._store(_as_search_array(vectors), np.asarray(good_labels, dtype=np.int64))
 
     def _store(self, vectors, good_labels):
@@ -151,9 +163,10 @@ class ExactSupport:
         return indices, distances
 
     def _block_rows(self, n_queries):
-        """Query rows per block under the memory bound."""
+        """Query rows per block: the memory bound, at least min_block_rows."""
         per_row = 4 * max(self.n_support, 1)
-        return int(max(1, min(n_queries, self.block_bytes // per_row)))
+        rows = max(self.min_block_rows, self.block_bytes // per_row)
+        return int(max(1, min(n_queries, rows)))
 
     def search(self, queries, predictions, max_similarity, *, self_indices=None):
         """Similarity, nearest support point and its distance for each query.

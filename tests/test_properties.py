@@ -187,7 +187,8 @@ def _brute_force_search(support, good, query, prediction, max_similarity, skip):
 @given(search_inputs(), st.sampled_from([None, 64]))
 def test_exact_search_matches_brute_force(inputs, block_bytes):
     support, good, queries, predictions, max_similarity, self_match = inputs
-    kwargs = {} if block_bytes is None else {"block_bytes": block_bytes}
+    kwargs = {} if block_bytes is None else {
+        "block_bytes": block_bytes, "min_block_rows": 1}
     index = ExactSupport(support, good, **kwargs)
     self_indices = np.arange(len(queries)) if self_match else None
     q, nearest, d_nearest = index.search(

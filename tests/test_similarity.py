@@ -226,7 +226,8 @@ def test_many_blocks_equal_one_block_on_integer_points():
         queries, predictions, 1000, self_indices=self_indices
     )
     # 3 rows of 50 float32 products per block: 24 blocks, the last one short.
-    blocked = ExactSupport(support, good, block_bytes=3 * 50 * 4).search(
+    blocked = ExactSupport(support, good, block_bytes=3 * 50 * 4,
+                           min_block_rows=1).search(
         queries, predictions, 1000, self_indices=self_indices
     )
     for a, b in zip(one, blocked, strict=True):
@@ -240,7 +241,8 @@ def test_many_blocks_equal_one_block_on_float_points():
     queries = rng.normal(size=(45, 5)).astype(np.float32)
     predictions = rng.randint(0, 2, size=45)
     one = ExactSupport(support, good).search(queries, predictions, 1000)
-    blocked = ExactSupport(support, good, block_bytes=2 * 80 * 4).search(
+    blocked = ExactSupport(support, good, block_bytes=2 * 80 * 4,
+                           min_block_rows=1).search(
         queries, predictions, 1000
     )
     for a, b in zip(one, blocked, strict=True):
