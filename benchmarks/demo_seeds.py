@@ -5,6 +5,12 @@ train/test split of digits, new corruptions and a new SDMClassifier
 initialization; the table gives, per estimator and test set, the mean and
 the range over seeds of the admitted fraction and of the worst class- and
 prediction-conditional accuracy among admitted points.
+
+Columns: ``admitted`` (mean fraction of the test set admitted, ``adm min`` /
+``adm max`` over seeds), ``acc`` (mean accuracy among admitted points, over
+the seeds that admitted any), ``worst class acc`` / ``worst pred acc`` (the
+lowest class- / prediction-conditional accuracy among admitted points over
+all classes and seeds), ``seeds none adm`` (seeds that admitted nothing).
 """
 
 import argparse
@@ -31,13 +37,13 @@ def main():
     table = pd.concat(frames).reset_index()
     grouped = table.groupby(["estimator", "test set"], sort=False)
     result = pd.DataFrame({
-        "admitted mean": grouped["admitted"].mean(),
-        "admitted min": grouped["admitted"].min(),
-        "admitted max": grouped["admitted"].max(),
-        "worst class acc (min over seeds)": grouped["worst class acc"].min(),
-        "worst prediction acc (min over seeds)": grouped["worst prediction acc"].min(),
-        "accuracy mean": grouped["accuracy"].mean(),
-        "seeds with no admission": grouped["admitted"].apply(
+        "admitted": grouped["admitted"].mean(),
+        "adm min": grouped["admitted"].min(),
+        "adm max": grouped["admitted"].max(),
+        "acc": grouped["accuracy"].mean(),
+        "worst class acc": grouped["worst class acc"].min(),
+        "worst pred acc": grouped["worst prediction acc"].min(),
+        "seeds none adm": grouped["admitted"].apply(
             lambda admitted: int((admitted == 0).sum())
         ),
     })
