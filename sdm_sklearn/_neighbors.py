@@ -15,12 +15,14 @@ import numpy as np
 
 from ._similarity import similarity_block
 
-# Bytes of inner products held at once by one exact search: small enough for
-# the block to stay in cache between the BLAS product and the kernel's pass.
-# Measured (20k queries, one BLAS thread): search time over GEMM time was
-# 1.50 / 1.22 / 1.42 with 4 MiB blocks against 2.04 / 1.23 / 1.36 with 64 MiB
-# for 3k x 32-d, 3k x 384-d and 20k x 128-d support sets.
-DEFAULT_BLOCK_BYTES = 4 * 2**20
+# Bytes of inner products held at once by one exact search, per dimension of
+# the search space: small blocks stay in cache between the BLAS product and
+# the kernel's pass, which pays at few dimensions, while many dimensions
+# favour larger products. Measured (20k queries, one BLAS thread), search
+# time over GEMM time with 4 / 64 MiB blocks: 1.50 / 2.04 for 3k x 32-d,
+# 1.42 / 1.36 for 20k x 128-d; 20k x 384-d took 356 / 297 ms. 128 KiB per
+# dimension gives 4 MiB at 32-d, 16 MiB at 128-d and 48 MiB at 384-d.
+BLOCK_BYTES_PER_DIM = 128 * 2**10
 # Fewer query rows per block would turn the product into slow matrix-vector
 # work; for huge support sets this row count sets the memory instead.
 MIN_BLOCK_ROWS = 32
@@ -87,18 +89,22 @@ class ExactSupport:
     good_labels : ndarray of shape (n_support,), int
         For each support point, the class it is good for (its prediction
         when correctly predicted) or ``-1``.
-    block_bytes : int, default=DEFAULT_BLOCK_BYTES
+    block_bytes : int, default=None
         Memory bound for the block of inner products (exceeded only when one
-        block of ``min_block_rows`` rows is larger).
+        block of ``min_block_rows`` rows is larger). None:
+        ``BLOCK_BYTES_PER_DIM`` times the number of dimensions (at least 32).
     min_block_rows : int, default=MIN_BLOCK_ROWS
         Fewest query rows per block.
     """
 
-    def __init__(self, vectors, good_labels, *, block_bytes=DEFAULT_BLOCK_BYTES,
+    def __init__(self, vectors, good_labels, *, block_bytes=None,
                  min_block_rows=MIN_BLOCK_ROWS):
+        vectors = _as_search_array(vectors)
+        if block_bytes is None:
+            block_bytes = BLOCK_BYTES_PER_DIM * max(vectors.shape[1], 32)
         self.block_bytes = block_bytes
         self.min_block_rows = min_block_rows
-        self._store(_as_search_array(vectors), np.asarray(good_labels, dtype=np.int64))
+        self._store(vectors, np.asarray(good_labels, dtype=np.int64))
 
     def _store(self, vectors, good_labels):
         self.order = np.argsort(good_labels, kind="stable")
@@ -249,7 +255,7 @@ class ApproximateSupport:
         same seed gives the same graph).
     """
 
-    INITIAL_K = 32
+    INITIAL_K = 64
     GROWTH = 8
     MAX_K = 2048
     # pynndescent's search effort. Measured on 30k clustered 128-d points:
@@ -337,11 +343,12 @@ class ApproximateSupport:
 
 
 # Support-set size from which search="auto" uses ApproximateSupport. Measured
-# on clustered 128-d points (single-threaded BLAS): one pass of the support
-# set against itself cost 7 s exact vs 4 s approximate (build included) at
-# 10k points, 22 s vs 32 s at 30k, 154 s vs 111 s at 100k; exact search stays
-# exact, so it is kept until approximate search is clearly cheaper.
-APPROXIMATE_THRESHOLD = 100_000
+# (benchmarks/bench_scale.py, 384-d): approximate queries were 0.6 times as
+# fast as exact ones at 10^5 support points and 1.9 times at 10^6, crossing
+# near 3 x 10^5; on 128-d points one pass of 100k queries over a 100k support
+# set, build included, took 154 s exact and 111 s approximate. Exact search
+# stays exact, so it is kept until approximate search is clearly cheaper.
+APPROXIMATE_THRESHOLD = 300_000
 
 
 def make_support_factory(search, n_support, seed):

@@ -103,7 +103,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Nearest-neighbour search over the support set. "exact" uses blocked
         float32 BLAS products; "approximate" a pynndescent graph (optional
         dependency, ``pip install sdm_sklearn[approximate]``); "auto" uses
-        approximate search from 100,000 support points on when pynndescent
+        approximate search from 300,000 support points on when pynndescent
         is installed (where it became cheaper than exact search in our
         measurements, see ``benchmarks/README.md``), exact search below.
     conservative : bool, default=False
