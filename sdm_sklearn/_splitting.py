@@ -3,11 +3,31 @@
 import numpy as np
 
 
+def calibration_counts(class_counts, calibration_size):
+    """Points of each class sent to the calibration split.
+
+    ``clip(round(calibration_size * n_c), 1, n_c - 1)`` for class ``c`` with
+    ``n_c >= 2`` points.
+
+    Parameters
+    ----------
+    class_counts : ndarray of shape (n_classes,)
+    calibration_size : float
+
+    Returns
+    -------
+    counts : ndarray of shape (n_classes,), int
+    """
+    class_counts = np.asarray(class_counts)
+    return np.clip(
+        np.round(calibration_size * class_counts), 1, class_counts - 1
+    ).astype(int)
+
+
 def stratified_split(y, calibration_size, rng):
     """Split indices class by class, each class present in both splits.
 
-    Class ``c`` with ``n_c >= 2`` points sends
-    ``clip(round(calibration_size * n_c), 1, n_c - 1)`` of them to the
+    Class ``c`` sends :func:`calibration_counts` of its points to the
     calibration split.
 
     Parameters
@@ -24,10 +44,9 @@ def stratified_split(y, calibration_size, rng):
         Sorted, disjoint, covering ``range(n_samples)``.
     """
     support, calibration = [], []
-    for c in range(int(y.max()) + 1):
+    sizes = calibration_counts(np.bincount(y), calibration_size)
+    for c, n_calibration in enumerate(sizes):
         members = rng.permutation(np.flatnonzero(y == c))
-        n_calibration = int(np.clip(round(calibration_size * len(members)), 1,
-                                    len(members) - 1))
         calibration.append(members[:n_calibration])
         support.append(members[n_calibration:])
     return np.sort(np.concatenate(support)), np.sort(np.concatenate(calibration))

@@ -23,7 +23,7 @@ from ._activation import limit_scores, softmax
 from ._blas import single_threaded_blas
 from ._model import SDMModel
 from ._neighbors import make_support_factory
-from ._splitting import stratified_split
+from ._splitting import calibration_counts, stratified_split
 from ._training import train_iteration
 from ._version import __version__
 from .exceptions import (
@@ -31,6 +31,12 @@ from .exceptions import (
     NoHighReliabilityRegionWarning,
     SmallRegionWarning,
 )
+
+# n_epochs="auto": about this many mini-batch steps per iteration, within
+# these bounds on the number of epochs (see the n_epochs docstring).
+AUTO_STEPS = 1000
+AUTO_MIN_EPOCHS = 5
+AUTO_MAX_EPOCHS = 50
 
 UNCERTAINTY_COLUMNS = (
     "prediction",
@@ -82,9 +88,14 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         J, the number of random support/calibration splits, each with a fresh
         adaptor; the one with the lowest balanced calibration loss is kept
         (paper: 10).
-    n_epochs : int, default=50
+    n_epochs : int or "auto", default="auto"
         Epochs per iteration; epoch 1 is plain cross-entropy, and the epoch
         with the lowest balanced calibration loss is kept (paper: 200).
+        Every epoch ends with an exact search of the support split against
+        itself, whose cost grows with the square of its size. "auto" gives
+        about 1000 mini-batch steps per iteration: 50 epochs for support
+        splits up to 1,000 points (at the default batch size), fewer for
+        larger ones, and never fewer than 5 (``n_epochs_`` has the number).
     learning_rate : float, default=3e-3
         Adam learning rate, no weight decay (paper: 1e-5).
     batch_size : int, default=50
@@ -160,7 +171,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         :class:`~sdm_sklearn.exceptions.SmallRegionWarning`.
     rejection_label_ : object
         The rejection marker in use.
-    calibration_loss_ : ndarray of shape (n_iterations, n_epochs)
+    n_epochs_ : int
+        The number of epochs run per iteration.
+    calibration_loss_ : ndarray of shape (n_iterations, n_epochs_)
         Balanced SDM loss on the calibration split after every epoch.
     best_iteration_, best_epoch_ : int
         Where the selected adaptor comes from.
@@ -197,7 +210,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0.5, 1, closed="right")],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
-        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "calibration_size": [Interval(Real, 0, 1, closed="neither")],
@@ -219,7 +232,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         alpha=0.95,
         n_exemplar_dims=128,
         n_iterations=3,
-        n_epochs=50,
+        n_epochs="auto",
         learning_rate=3e-3,
         batch_size=50,
         calibration_size=0.5,
@@ -316,8 +329,12 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.estimator, FrozenEstimator):
             frozen_features = self._produce_features(self.estimator, X)
 
+        n_support = len(y_encoded) - calibration_counts(
+            np.bincount(y_encoded), self.calibration_size
+        ).sum()
+        n_epochs = self._resolve_epochs(n_support)
         best, members = None, []
-        history = np.empty((self.n_iterations, self.n_epochs))
+        history = np.empty((self.n_iterations, n_epochs))
         for iteration, seed in enumerate(seeds):
             rng = np.random.default_rng(seed)
             support_index, calibration_index = stratified_split(
@@ -340,14 +357,14 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 y_encoded[calibration_index],
                 n_classes=n_classes,
                 n_exemplar_dims=self.n_exemplar_dims,
-                n_epochs=self.n_epochs,
+                n_epochs=n_epochs,
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate,
                 max_similarity=cap,
                 standardize=self.standardize,
                 support_factory=support_factory,
                 rng=rng,
-                log=self._epoch_logger(iteration),
+                log=self._epoch_logger(iteration, n_epochs),
             )
             history[iteration] = result.losses
             candidate = _Iteration(iteration, result, producer, support_index,
@@ -407,6 +424,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self.class_thresholds_ = model.thresholds
         self.region_class_counts_ = region_counts
         self.rejection_label_ = rejection_label
+        self.n_epochs_ = n_epochs
         self.calibration_loss_ = history
         self.best_iteration_ = best.iteration
         self.best_epoch_ = best.result.best_epoch
@@ -425,14 +443,22 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 )
         return sorted({float(self.alpha), *levels}, reverse=True)
 
-    def _epoch_logger(self, iteration):
+    def _resolve_epochs(self, n_support):
+        """``n_epochs``, with "auto" turned into about AUTO_STEPS steps."""
+        if self.n_epochs != "auto":
+            return self.n_epochs
+        steps_per_epoch = math.ceil(n_support / self.batch_size)
+        epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
+        return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+
+    def _epoch_logger(self, iteration, n_epochs):
         if not self.verbose:
             return None
 
         def log(epoch, loss):
             print(
                 f"[SDMClassifier] iteration {iteration + 1}/{self.n_iterations} "
-                f"epoch {epoch + 1}/{self.n_epochs}: balanced calibration "
+                f"epoch {epoch + 1}/{n_epochs}: balanced calibration "
                 f"loss {loss:.5f}"
             )
 

@@ -431,3 +431,22 @@ def test_large_balanced_region_does_not_warn():
         warnings.simplefilter("error", SmallRegionWarning)
         clf = SDMClassifier(n_iterations=1, n_epochs=10, random_state=0).fit(X, y)
     assert (clf.region_class_counts_ >= 20).all()
+
+
+@pytest.mark.parametrize(
+    "n_samples, batch_size, expected",
+    [(200, 50, 50), (2000, 50, 50), (2500, 50, 40), (5000, 50, 20),
+     (20000, 50, 5), (5000, 500, 50)],
+)
+def test_auto_epochs_give_about_a_thousand_steps(n_samples, batch_size, expected):
+    # calibration_size=0.5: half of the points form the support split
+    clf = SDMClassifier(batch_size=batch_size)
+    assert clf._resolve_epochs(n_samples // 2) == expected
+    assert SDMClassifier(n_epochs=7)._resolve_epochs(n_samples // 2) == 7
+
+
+def test_auto_epochs_recorded_after_fit(blobs):
+    X, y, _ = blobs
+    clf = SDMClassifier(n_iterations=2, random_state=0).fit(X, y)
+    assert clf.n_epochs_ == 50
+    assert clf.calibration_loss_.shape == (2, 50)
