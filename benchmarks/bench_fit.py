@@ -45,6 +45,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 
 from sdm_sklearn import SDMClassifier
+from sdm_sklearn._splitting import calibration_counts
 from sdm_sklearn.exceptions import NoHighReliabilityRegionWarning, SmallRegionWarning
 
 N_CLASSES = 5
@@ -294,11 +295,15 @@ def fit_one_size(n_rows, repeats):
     fit_quietly(SDMClassifier(random_state=0, n_iterations=1, n_epochs=PAPER_EPOCHS),
                 X_train, y_train)
     per_epoch = (time.perf_counter() - start) / PAPER_EPOCHS
-    estimate = per_epoch * defaults.n_epochs * defaults.n_iterations
+    n_support = n_rows - calibration_counts(
+        np.bincount(y_train), defaults.calibration_size
+    ).sum()
+    n_epochs = defaults._resolve_epochs(n_support)  # what n_epochs="auto" runs
+    estimate = per_epoch * n_epochs * defaults.n_iterations
     if estimate > FULL_FIT_BUDGET:
         note = (f"- {n_rows} rows: full default fit skipped: {per_epoch:.1f} s per "
                 f"epoch, about {estimate / 60:.0f} min for {defaults.n_iterations} "
-                f"x {defaults.n_epochs} epochs")
+                f"x {n_epochs} epochs")
         return [n_rows, f"{per_epoch:.2f}", "skipped"] + [""] * 8, note
     fitted = {}
 

@@ -11,36 +11,9 @@ vectors; exemplars are recovered as ``Q (R h) + b1``.
 """
 
 import numpy as np
-from numba import njit
 from scipy.linalg import solve_triangular
 
 from ._activation import sdm_loss_gradient
-
-ADAM_BETA1 = 0.9
-ADAM_BETA2 = 0.999
-ADAM_EPSILON = 1e-8
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _adam_step(params, grads, first_moment, second_moment, step_size,
-               bias_correction2):
-    """In-place Adam update over flat float32 arrays (no weight decay).
-
-    All arithmetic stays in float32 (constants included) and division follows
-    numpy's error model (no per-element zero check), so that the loop
-    vectorizes; ``step_size`` already holds the first-moment bias correction.
-    """
-    beta1 = np.float32(ADAM_BETA1)
-    beta2 = np.float32(ADAM_BETA2)
-    one = np.float32(1.0)
-    epsilon = np.float32(ADAM_EPSILON)
-    for i in range(params.shape[0]):
-        g = grads[i]
-        m = beta1 * first_moment[i] + (one - beta1) * g
-        v = beta2 * second_moment[i] + (one - beta2) * g * g
-        first_moment[i] = m
-        second_moment[i] = v
-        params[i] -= step_size * m / (np.sqrt(v / bias_correction2) + epsilon)
 
 
 def fit_standardizer(features, mode):
@@ -216,8 +189,8 @@ class ExemplarAdaptor:
             Per-point similarity and distance quantile, fixed for the epoch.
         batch_size : int
         learning_rate : float
-        optimizer_state : dict
-            Adam moments and step count, updated in place.
+        optimizer_state : AdamState
+            Updated in place.
         rng : numpy.random.Generator
             Shuffles the mini-batches.
         """
@@ -247,18 +220,12 @@ class ExemplarAdaptor:
             np.matmul(grad_z, w2, out=dh)
             np.matmul(dh.T, x, out=g_w1)
             np.sum(dh, axis=0, out=g_b1)
-            optimizer_state["step"] += 1
-            step = optimizer_state["step"]
-            _adam_step(
-                self.params, grads, optimizer_state["m"], optimizer_state["v"],
-                np.float32(learning_rate / (1.0 - ADAM_BETA1**step)),
-                np.float32(1.0 - ADAM_BETA2**step),
-            )
+            optimizer_state.update(self.params, grads, learning_rate)
 
     def new_optimizer_state(self):
-        """Zero Adam moments."""
-        return {
-            "step": 0,
-            "m": np.zeros_like(self.params),
-            "v": np.zeros_like(self.params),
-        }
+        """Fresh Adam state for the parameters."""
+        # numba is imported on first use only: it adds a fifth to the import
+        # time of the package
+        from ._adam import AdamState
+
+        return AdamState(self.params)

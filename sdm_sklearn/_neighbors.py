@@ -13,8 +13,6 @@ from functools import partial
 
 import numpy as np
 
-from ._similarity import similarity_block
-
 # Bytes of inner products held at once by one exact search, per dimension of
 # the search space: small blocks stay in cache between the BLAS product and
 # the kernel's pass, which pays at few dimensions, while many dimensions
@@ -197,6 +195,10 @@ class ExactSupport:
         d_nearest : ndarray of shape (n_queries,), float64
             Euclidean distance to it (``inf`` where ``nearest`` is -1).
         """
+        # numba is imported on first use only: it adds a fifth to the import
+        # time of the package
+        from ._similarity import similarity_block
+
         queries32 = _as_search_array(queries)
         n_queries = queries32.shape[0]
         predictions = np.ascontiguousarray(predictions, dtype=np.int64)

@@ -5,7 +5,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 
-from sdm_sklearn._adaptor import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, ExemplarAdaptor
+from sdm_sklearn._adam import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
+from sdm_sklearn._adaptor import ExemplarAdaptor
 from sdm_sklearn._neighbors import ExactSupport
 from sdm_sklearn._splitting import stratified_split
 from sdm_sklearn._training import train_iteration
