@@ -173,7 +173,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         The rejection marker in use.
     n_epochs_ : int
         The number of epochs run per iteration.
-    calibration_loss_ : ndarray of shape (n_iterations, n_epochs_)
+    calibration_loss_ : ndarray of shape (n_iterations, `n_epochs_`)
         Balanced SDM loss on the calibration split after every epoch.
     best_iteration_, best_epoch_ : int
         Where the selected adaptor comes from.
