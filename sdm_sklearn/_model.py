@@ -1,11 +1,12 @@
 """A fitted SDM model: adaptor, support set and calibration, and its outputs.
 
-``SupportState`` evaluates an adaptor against its support and calibration
-splits (what training does after every epoch); ``SDMModel`` is the calibrated
-result that answers queries. Neither knows anything of scikit-learn.
+``build_support`` and ``evaluate_split`` evaluate an adaptor against its
+support and calibration splits (what training does after every epoch);
+``SDMModel`` is the calibrated result that answers queries. None of it knows
+anything of scikit-learn.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -101,6 +102,32 @@ def evaluate_split(support, search_vectors, logits, y, max_similarity,
     return SplitState(logits, predictions, q, nearest, d_nearest, d), class_values
 
 
+def evaluate_calibration(adaptor, support, projection, standardized, labels,
+                         max_similarity):
+    """The calibration split against the support set, with its own eCDFs.
+
+    Parameters
+    ----------
+    adaptor : ExemplarAdaptor
+    support : ExactSupport or ApproximateSupport
+    projection : ndarray
+        The projection the support set was built with.
+    standardized : ndarray of shape (n_calibration, n_features)
+    labels : ndarray of shape (n_calibration,)
+        Encoded true labels.
+    max_similarity : int
+
+    Returns
+    -------
+    state : SplitState
+    class_values : list of ndarray
+    """
+    return evaluate_split(
+        support, adaptor.search_vectors(standardized, projection),
+        adaptor.logits(standardized), labels, max_similarity, None,
+    )
+
+
 def balanced_calibration_loss(state, y):
     """Mean over classes of the per-class mean SDM loss."""
     return sdm_loss(state.logits, y, state.q, state.d, class_balanced=True)
@@ -156,6 +183,8 @@ class SDMModel:
     alpha : float
     min_rescaled_similarity : float
     thresholds : ndarray of shape (n_classes,)
+    other_regions : dict
+        Regions at other alphas, computed on first use.
     """
 
     adaptor: object
@@ -170,15 +199,15 @@ class SDMModel:
     alpha: float
     min_rescaled_similarity: float
     thresholds: np.ndarray
+    other_regions: dict = field(default_factory=dict, repr=False)
 
     def region(self, alpha):
         """``(q'_min, psi)`` at ``alpha`` (the model's own, or another)."""
         if alpha == self.alpha:
             return self.min_rescaled_similarity, self.thresholds
-        cache = self.__dict__.setdefault("_regions", {})
-        if alpha not in cache:
-            cache[alpha] = self.calibration.region(alpha)
-        return cache[alpha]
+        if alpha not in self.other_regions:
+            self.other_regions[alpha] = self.calibration.region(alpha)
+        return self.other_regions[alpha]
 
     @classmethod
     def calibrate(cls, adaptor, support_features, support_labels,
@@ -207,10 +236,9 @@ class SDMModel:
         support, _, support_logits, projection = build_support(
             adaptor, support_features, support_labels, support_factory
         )
-        state, distance_values = evaluate_split(
-            support, adaptor.search_vectors(calibration_features, projection),
-            adaptor.logits(calibration_features), calibration_labels,
-            max_similarity, None,
+        state, distance_values = evaluate_calibration(
+            adaptor, support, projection, calibration_features,
+            calibration_labels, max_similarity,
         )
         probabilities = sdm_activation(state.logits, state.q, state.d)
         rows = np.arange(len(state.q))

@@ -48,8 +48,9 @@ def exact_distances(queries, support_vectors, indices):
     return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
-def _sorted_neighbors(queries, support_vectors, candidates, n_neighbors):
-    """The ``n_neighbors`` nearest of candidate columns, by exact distance.
+def _sorted_neighbors(queries, support_vectors, candidates, n_neighbors,
+                      indices=None):
+    """The ``n_neighbors`` nearest of candidate rows, by exact distance.
 
     Parameters
     ----------
@@ -58,16 +59,20 @@ def _sorted_neighbors(queries, support_vectors, candidates, n_neighbors):
     candidates : ndarray of shape (n_queries, n_candidates), int
         Rows of ``support_vectors`` to rank for each query.
     n_neighbors : int
+    indices : ndarray of shape (n_support,), default=None
+        Support index of every row of ``support_vectors`` (None: the row).
 
     Returns
     -------
     indices, distances : ndarray of shape (n_queries, n_neighbors)
-        Sorted by float64 distance, ties by index.
+        Support indices sorted by float64 distance, ties by index.
     """
     rows = np.repeat(np.arange(len(queries)), candidates.shape[1])
     distances = exact_distances(
         np.asarray(queries)[rows], support_vectors, candidates.ravel()
     ).reshape(candidates.shape)
+    if indices is not None:
+        candidates = indices[candidates]
     order = np.lexsort((candidates, distances), axis=1)[:, :n_neighbors]
     return (np.take_along_axis(candidates, order, axis=1),
             np.take_along_axis(distances, order, axis=1))
@@ -160,10 +165,9 @@ class ExactSupport:
                 queries32[start:stop] @ self.sorted_vectors.T
             )
             positions = np.argpartition(scores, k - 1, axis=1)[:, :k]
-            found, distances[start:stop] = _sorted_neighbors(
-                queries[start:stop], self.sorted_vectors, positions, k
+            indices[start:stop], distances[start:stop] = _sorted_neighbors(
+                queries[start:stop], self.sorted_vectors, positions, k, self.order
             )
-            indices[start:stop] = self.order[found]
         return indices, distances
 
     def _block_rows(self, n_queries):

@@ -1,10 +1,10 @@
 """One training iteration of the exemplar adaptor (SPEC.md sec. 7).
 
 Epoch 1 is plain cross-entropy (``q = e - 2``, ``d = 1``). After every epoch
-the support split is searched against itself (self-matches skipped) and the
-calibration split against the support split; the next epoch uses the new
-training q and d, and the epoch with the lowest balanced calibration loss is
-kept (later epochs win ties).
+the calibration split is searched against the support split, and, unless it
+was the last epoch, the support split against itself (self-matches skipped)
+for the q and d of the next epoch; the epoch with the lowest balanced
+calibration loss is kept (later epochs win ties).
 """
 
 from dataclasses import dataclass
@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._adaptor import ExemplarAdaptor, fit_standardizer
-from ._model import balanced_calibration_loss, build_support, evaluate_split
+from ._model import (
+    balanced_calibration_loss,
+    build_support,
+    evaluate_calibration,
+    evaluate_split,
+)
 
 
 @dataclass
@@ -85,16 +90,16 @@ def train_iteration(train_features, train_labels, calibration_features,
         support, train_vectors, train_logits, projection = build_support(
             adaptor, train_std, train_labels, support_factory
         )
-        train_state, _ = evaluate_split(
-            support, train_vectors, train_logits, train_labels, max_similarity,
-            None, self_match=True, training=True,
+        if epoch + 1 < n_epochs:
+            train_state, _ = evaluate_split(
+                support, train_vectors, train_logits, train_labels,
+                max_similarity, None, self_match=True, training=True,
+            )
+            q, d = train_state.q, train_state.d
+        calibration_state, _ = evaluate_calibration(
+            adaptor, support, projection, calibration_std, calibration_labels,
+            max_similarity,
         )
-        calibration_state, _ = evaluate_split(
-            support, adaptor.search_vectors(calibration_std, projection),
-            adaptor.logits(calibration_std), calibration_labels,
-            max_similarity, None,
-        )
-        q, d = train_state.q, train_state.d
         losses[epoch] = balanced_calibration_loss(calibration_state, calibration_labels)
         if log is not None:
             log(epoch, losses[epoch])
