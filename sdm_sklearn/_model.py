@@ -23,6 +23,21 @@ from ._calibration import (
 )
 
 
+def admitted_column(conservative):
+    """The ``predict_uncertainty`` column that is the selective answer.
+
+    Parameters
+    ----------
+    conservative : bool
+        The lower (DKW) variant instead of the standard one.
+
+    Returns
+    -------
+    column : {"admitted", "admitted_lower"}
+    """
+    return "admitted_lower" if conservative else "admitted"
+
+
 @dataclass
 class SplitState:
     """Adaptor outputs and search results for one split."""
