@@ -8,6 +8,10 @@ import numpy as np
 
 __all__ = ["sdm_activation"]
 
+# Score step between consecutive logit ranks where d = 0, divided by the
+# number of classes (see limit_scores).
+LIMIT_STEP = 1e-12
+
 
 def softmax(scores):
     """Numerically stable row-wise softmax (a new array).
@@ -98,16 +102,15 @@ def sdm_activation(z, q, d):
 
 
 def limit_scores(z, q, d):
-    """SDM scores ``ln(2 + q) d z`` with ``d = 0`` read as the limit ``d -> 0+``.
+    """SDM scores ``ln(2 + q) d z``, ordered like ``z`` where ``d = 0``.
 
-    At ``d = 0`` the SDM output is exactly uniform. ``predict_proba`` and
-    ``decision_function`` report the limit from above instead: probabilities
-    within ``1e-12`` of uniform, ordered like ``z`` (``1/C`` plus
-    ``1e-12 / C`` times the centred dense rank of each logit, equal logits
-    sharing their rank), so that ``predict``, the argmax of ``z``, is the argmax of
-    the probabilities everywhere. Offsets proportional to ``z`` itself would
-    be lost to rounding for close logits. For such rows the returned scores
-    are the logarithms of those probabilities.
+    At ``d = 0`` every score is 0 and the SDM output exactly uniform.
+    ``predict_proba`` and ``decision_function`` report the limit from above
+    instead: scores ``LIMIT_STEP`` times the centred dense rank of each
+    logit (equal logits share their rank), so within ``1e-11`` of the exact
+    0 and ordered like ``z``; their softmax is within ``1e-12`` of uniform
+    and its argmax is ``predict``, the argmax of ``z``, everywhere. Offsets
+    proportional to ``z`` itself would be lost to rounding for close logits.
 
     Parameters
     ----------
@@ -122,10 +125,9 @@ def limit_scores(z, q, d):
     scores = sdm_scale(q, d)[:, None] * np.asarray(z, dtype=np.float64)
     zero = d == 0
     if np.any(zero):
-        n_classes = scores.shape[1]
         ranks = _dense_ranks(np.asarray(z)[zero])
         ranks -= ranks.mean(axis=1, keepdims=True)
-        scores[zero] = np.log(1.0 / n_classes + 1e-12 / n_classes * ranks)
+        scores[zero] = LIMIT_STEP * ranks / scores.shape[1]
     return scores
 
 
@@ -178,7 +180,7 @@ def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):
 def sdm_loss_gradient(z, y, q, d):
     """Gradient of :func:`sdm_loss` (plain mean) with respect to ``z``.
 
-    ``d_n * (SDM(z_n) - onehot(y_n)) / n_samples`` per row (SPEC sec. 6).
+    ``d_n * (SDM(z_n) - onehot(y_n)) / n_samples`` per row (paper, A.4.1).
 
     Parameters
     ----------

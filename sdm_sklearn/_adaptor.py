@@ -1,7 +1,7 @@
 """The exemplar adaptor: standardize, ``h' = W1 h + b1``, ``z' = W2 h' + b2``.
 
 Training is mini-batch Adam on the SDM loss with per-point q and d held fixed
-within an epoch (SPEC.md sec. 6-7). Everything runs in float32 with buffers
+within an epoch (paper, eq. 7 and sec. 3.1.6). Everything runs in float32 with buffers
 allocated once per epoch, so the inner loop allocates nothing of size D x M.
 
 The *search space*: ``h'`` is linear in ``h``, so with ``W1 = Q R`` (thin QR,
@@ -14,6 +14,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from ._activation import sdm_loss_gradient
+from ._blocks import row_exact_matmul
 
 
 def fit_standardizer(features, mode):
@@ -114,25 +115,22 @@ class ExemplarAdaptor:
         return out
 
     def logits(self, standardized):
-        """z' (float64) through the collapsed map ``W2 W1``, row by row exact.
+        """z' (float64) through the collapsed map ``W2 W1``.
 
-        Products run in float64 so that a row's result does not depend on
-        the other rows of the batch (float32 BLAS kernels differ in their
-        last bits between one row and many).
+        Computed in float64 in fixed-size row blocks, so that a row's result
+        never depends on the other rows of the call (see
+        :mod:`sdm_sklearn._blocks`).
         """
         w1, b1, w2, b2 = (view.astype(np.float64) for view in self._views(self.params))
-        return np.asarray(standardized, dtype=np.float64) @ (w2 @ w1).T + (w2 @ b1 + b2)
+        return row_exact_matmul(standardized, (w2 @ w1).T) + (w2 @ b1 + b2)
 
     @staticmethod
     def search_vectors(standardized, projection):
         """``standardized @ projection.T`` as float32, computed in float64.
 
-        See :meth:`logits` for why float64; the result is rounded once.
+        Row-exact like :meth:`logits`; the result is rounded once.
         """
-        product = np.asarray(standardized, dtype=np.float64) @ projection.T.astype(
-            np.float64
-        )
-        return product.astype(np.float32)
+        return row_exact_matmul(standardized, projection.T).astype(np.float32)
 
     def search_projection(self):
         """P such that search vectors ``h P^T`` keep exemplar distances.

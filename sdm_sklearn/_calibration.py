@@ -1,10 +1,16 @@
 """Calibration: distance eCDFs, rescaled similarity, Alg. 1 and the DKW band.
 
-Conventions follow SPEC.md sections 3, 8 and 10. Labels are encoded as
-``0 .. n_classes - 1``.
+Conventions are those of the method page of the documentation (paper: sec.
+3.1.3, eq. 8, Alg. 1 and A.5). Labels are encoded as ``0 .. n_classes - 1``.
+
+Counts that depend on ``alpha`` (how many of ``n`` values may fall below
+the ``1 - alpha`` quantile) are exact: ``alpha`` is read as the decimal
+number it prints as (0.9 is 9/10), never through floating-point products
+such as ``(1 - 0.9) * 10 = 0.9999999999999998``.
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -80,9 +86,51 @@ def rescaled_similarity(q, predicted_probability):
     return np.minimum(q, np.power(2.0 + q, predicted_probability))
 
 
-def _quantile_index(n, alpha):
-    """Index of the ``1 - alpha`` quantile in ``n`` sorted values."""
-    return min(math.floor((1.0 - alpha) * n), n - 1)
+def _alpha_gap(alpha):
+    """``1 - alpha`` as an exact fraction, alpha read as the decimal it prints as."""
+    return 1 - Fraction(repr(float(alpha)))
+
+
+def tail_count(n, alpha):
+    """``floor((1 - alpha) * n)``, exactly, for counts ``n``.
+
+    Parameters
+    ----------
+    n : int or ndarray of int
+    alpha : float
+
+    Returns
+    -------
+    count : ndarray of int64 (0-d for a scalar ``n``)
+    """
+    gap = _alpha_gap(alpha)
+    n = np.asarray(n, dtype=np.int64)
+    if n.size == 0 or int(n.max()) * gap.numerator < 2**62:
+        return n * gap.numerator // gap.denominator
+    exact = [int(m) * gap.numerator // gap.denominator for m in n.ravel()]
+    return np.array(exact, dtype=np.int64).reshape(n.shape)
+
+
+def quantile_index(n, alpha):
+    """Index of the ``1 - alpha`` quantile in ``n`` sorted values.
+
+    ``min(floor((1 - alpha) n), n - 1)``, computed exactly (see
+    :func:`tail_count`).
+    """
+    return np.minimum(tail_count(n, alpha), np.asarray(n) - 1)
+
+
+def minimum_region_count(alpha):
+    """Calibration points per class below which a region is called small.
+
+    ``ceil(1 / (1 - alpha))``, exactly: the count from which the
+    ``1 - alpha`` quantile is no longer the minimum of the values. 0 (never
+    small) for ``alpha = 1``.
+    """
+    gap = _alpha_gap(alpha)
+    if gap == 0:
+        return 0
+    return math.ceil(1 / gap)
 
 
 def class_probability_thresholds(probabilities, y, selected, alpha):
@@ -107,7 +155,7 @@ def class_probability_thresholds(probabilities, y, selected, alpha):
     for c in range(n_classes):
         values = np.sort(probabilities[selected & (y == c), c])
         if len(values):
-            psi[c] = values[_quantile_index(len(values), alpha)]
+            psi[c] = values[int(quantile_index(len(values), alpha))]
     return psi
 
 
@@ -148,10 +196,7 @@ def high_reliability_region(q_prime, probabilities, y, alpha):
         q_low = np.sort(q_prime[member & (probabilities[:, c] < alpha)])
         n_at_least = len(q_c) - np.searchsorted(q_c, candidates, side="left")
         n_low = len(q_low) - np.searchsorted(q_low, candidates, side="left")
-        allowed = np.minimum(
-            np.floor((1.0 - alpha) * n_at_least), n_at_least - 1
-        )
-        passing &= (n_at_least > 0) & (n_low <= allowed)
+        passing &= (n_at_least > 0) & (n_low <= quantile_index(n_at_least, alpha))
     if not np.any(passing):
         return np.inf, np.full(n_classes, np.inf)
     q_min = float(candidates[np.argmax(passing)])

@@ -1,26 +1,63 @@
-"""A fitted SDM model: adaptor, support set and calibration, and its outputs.
+"""The fitted SDM model: the only door for predictions and diagnostics.
 
-``build_support`` and ``evaluate_split`` evaluate an adaptor against its
-support and calibration splits (what training does after every epoch);
-``SDMModel`` is the calibrated result that answers queries. None of it knows
-anything of scikit-learn.
+An :class:`SDMModel` holds everything a fit produced for one iteration: the
+feature producer, the exemplar adaptor, the indexed support set, the
+calibration split's eCDFs and record, and the region at ``alpha``; an
+ensemble model also holds the models of the other iterations. Its methods
+take inputs (validated features, or what the producer takes) and return
+plain arrays keyed by column name. Models are immutable: ``add_support`` and
+``recalibrate`` return new models, so that a reader holding a model never
+sees half of an update.
+
+Inputs stream through in chunks of ``CHUNK_ROWS`` rows, so that memory
+beyond the outputs does not grow with the number of rows, and every product
+runs in fixed-size row blocks (:mod:`sdm_sklearn._blocks`), so that a row's
+outputs never depend on the other rows of the call.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _num_samples
 
-from ._activation import sdm_activation, sdm_loss
+from ._activation import limit_scores, sdm_activation, softmax
 from ._calibration import (
     admit,
-    class_distance_values,
     class_rescaled_values,
-    distance_quantile,
     dkw_epsilon,
     effective_sample_size,
     high_reliability_region,
+    minimum_region_count,
     rescaled_similarity,
 )
+from ._evaluation import SupportIndex, evaluate_queries
+from ._features import produce
+from ._neighbors import good_classes
+
+# The per-prediction columns of predict_uncertainty, in order; ensemble and
+# alpha_levels add the optional ones.
+UNCERTAINTY_COLUMNS = (
+    "prediction",
+    "q",
+    "d_nearest",
+    "d",
+    "magnitude",
+    "sdm_probability",
+    "rescaled_similarity",
+    "is_ood",
+    "admitted",
+    "d_lower",
+    "d_upper",
+    "sdm_probability_lower",
+    "rescaled_similarity_lower",
+    "admitted_lower",
+    "effective_sample_size",
+    "nearest_support_index",
+)
+OPTIONAL_COLUMNS = ("reliability_alpha", "admitted_ensemble")
+# Rows of input processed at once.
+CHUNK_ROWS = 16_384
 
 
 def admitted_column(conservative):
@@ -38,117 +75,15 @@ def admitted_column(conservative):
     return "admitted_lower" if conservative else "admitted"
 
 
-@dataclass
-class SplitState:
-    """Adaptor outputs and search results for one split."""
-
-    logits: np.ndarray
-    predictions: np.ndarray
-    q: np.ndarray
-    nearest: np.ndarray
-    d_nearest: np.ndarray
-    d: np.ndarray
+def concatenate_values(old, new):
+    """Append label-like values, keeping different kinds apart (object dtype)."""
+    new = np.asarray(new)
+    if old.dtype.kind != new.dtype.kind:
+        old, new = old.astype(object), new.astype(object)
+    return np.concatenate([old, new])
 
 
-def build_support(adaptor, standardized, labels, support_factory):
-    """Search structure of the support split under the current adaptor.
-
-    Parameters
-    ----------
-    adaptor : ExemplarAdaptor
-    standardized : ndarray of shape (n_support, n_features)
-    labels : ndarray of shape (n_support,)
-        Encoded true labels.
-    support_factory : callable
-        ``support_factory(vectors, good_labels)`` returns the search structure.
-
-    Returns
-    -------
-    support : ExactSupport or ApproximateSupport
-    search_vectors : ndarray of shape (n_support, n_dims)
-    logits : ndarray of shape (n_support, n_classes)
-    projection : ndarray
-        See :meth:`ExemplarAdaptor.search_projection`.
-    """
-    projection = adaptor.search_projection()
-    search_vectors = adaptor.search_vectors(standardized, projection)
-    logits = adaptor.logits(standardized)
-    predictions = np.argmax(logits, axis=1)
-    good = np.where(predictions == labels, predictions, -1)
-    support = support_factory(search_vectors, good)
-    return support, search_vectors, logits, projection
-
-
-def evaluate_split(support, search_vectors, logits, y, max_similarity,
-                   class_values, *, self_match=False, training=False):
-    """q, d_nearest and d of one split against the support set.
-
-    Parameters
-    ----------
-    support : ExactSupport or ApproximateSupport
-    search_vectors : ndarray of shape (n_samples, n_dims)
-    logits : ndarray of shape (n_samples, n_classes)
-    y : ndarray of shape (n_samples,) or None
-        Encoded true labels; with ``class_values=None`` the eCDFs are built
-        from this split itself.
-    max_similarity : int
-    class_values : list of ndarray or None
-        Sorted distances per class to take d from.
-    self_match : bool, default=False
-        The split IS the support set: skip each point's self-match.
-    training : bool, default=False
-        d for training weights: classes without in-distribution points are
-        left out (see :func:`distance_quantile`).
-
-    Returns
-    -------
-    state : SplitState
-    class_values : list of ndarray
-        The eCDF values used.
-    """
-    predictions = np.argmax(logits, axis=1)
-    self_indices = np.arange(len(predictions)) if self_match else None
-    q, nearest, d_nearest = support.search(
-        search_vectors, predictions, max_similarity, self_indices=self_indices
-    )
-    if class_values is None:
-        class_values = class_distance_values(d_nearest, y, q, logits.shape[1])
-    d = distance_quantile(d_nearest, class_values, skip_empty_classes=training)
-    return SplitState(logits, predictions, q, nearest, d_nearest, d), class_values
-
-
-def evaluate_calibration(adaptor, support, projection, standardized, labels,
-                         max_similarity):
-    """The calibration split against the support set, with its own eCDFs.
-
-    Parameters
-    ----------
-    adaptor : ExemplarAdaptor
-    support : ExactSupport or ApproximateSupport
-    projection : ndarray
-        The projection the support set was built with.
-    standardized : ndarray of shape (n_calibration, n_features)
-    labels : ndarray of shape (n_calibration,)
-        Encoded true labels.
-    max_similarity : int
-
-    Returns
-    -------
-    state : SplitState
-    class_values : list of ndarray
-    """
-    return evaluate_split(
-        support, adaptor.search_vectors(standardized, projection),
-        adaptor.logits(standardized), labels, max_similarity, None,
-    )
-
-
-def balanced_calibration_loss(state, y):
-    """Mean over classes of the per-class mean SDM loss."""
-    return sdm_loss(state.logits, y, state.q, state.d, class_balanced=True)
-
-
-@dataclass
+@dataclass(frozen=True)
 class CalibrationRecord:
     """What the final model says about its calibration split.
 
@@ -161,12 +96,15 @@ class CalibrationRecord:
         SDM outputs.
     rescaled_similarity : ndarray of shape (n_calibration,)
         q'.
+    ids : ndarray of shape (n_calibration,)
+        The user's identifiers of the calibration points.
     """
 
     labels: np.ndarray
     predictions: np.ndarray
     probabilities: np.ndarray
     rescaled_similarity: np.ndarray
+    ids: np.ndarray
 
     def region(self, alpha):
         """``(q'_min, psi)`` of Alg. 1 at ``alpha``."""
@@ -175,20 +113,83 @@ class CalibrationRecord:
         )
 
 
-@dataclass
+def calibrated_model(*, classes, producer, adaptor, index, support_labels,
+                     support_ids, max_similarity, state, distance_values,
+                     calibration_labels, calibration_ids, alpha, n_seen):
+    """The SDMModel of one iteration, from its best epoch's evaluation.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_classes,)
+    producer : fitted transformer or None
+    adaptor : ExemplarAdaptor
+        With the parameters of the best epoch.
+    index : SupportIndex
+        The support split indexed at the best epoch.
+    support_labels : ndarray of shape (n_support,)
+        Encoded labels.
+    support_ids, calibration_ids : ndarray
+        The user's identifiers of both splits.
+    max_similarity : int
+    state : SplitState
+        The calibration split evaluated at the best epoch.
+    distance_values : list of ndarray
+        Its eCDF values.
+    calibration_labels : ndarray of shape (n_calibration,)
+        Encoded labels.
+    alpha : float
+    n_seen : int
+        Number of training rows (default identifiers of later points
+        continue from there).
+
+    Returns
+    -------
+    model : SDMModel
+    """
+    probabilities = sdm_activation(state.logits, state.q, state.d)
+    rows = np.arange(len(state.q))
+    q_prime = rescaled_similarity(state.q, probabilities[rows, state.predictions])
+    calibration = CalibrationRecord(
+        calibration_labels, state.predictions, probabilities, q_prime,
+        calibration_ids,
+    )
+    q_min, thresholds = calibration.region(alpha)
+    return SDMModel(
+        classes=classes,
+        producer=producer,
+        adaptor=adaptor,
+        index=index,
+        support_labels=np.asarray(support_labels, dtype=np.int64),
+        support_values=classes[support_labels],
+        support_ids=support_ids,
+        max_similarity=int(max_similarity),
+        distance_values=distance_values,
+        calibration=calibration,
+        rescaled_values=class_rescaled_values(q_prime, calibration_labels,
+                                              len(classes)),
+        alpha=alpha,
+        min_rescaled_similarity=q_min,
+        thresholds=thresholds,
+        n_seen=n_seen,
+    )
+
+
+@dataclass(frozen=True)
 class SDMModel:
-    """A calibrated SDM model.
+    """A calibrated SDM model (see the module docstring).
 
     Attributes
     ----------
+    classes : ndarray of shape (n_classes,)
+    producer : fitted transformer or None
     adaptor : ExemplarAdaptor
-    projection : ndarray of shape (n_dims, n_features)
-        Search vectors are ``standardized @ projection.T`` (see
-        :meth:`ExemplarAdaptor.search_vectors`).
-    support : ExactSupport or ApproximateSupport
+    index : SupportIndex
     support_labels : ndarray of shape (n_support,)
-        Encoded labels of the support points (``-1``: outside the classes).
-    support_predictions : ndarray of shape (n_support,)
+        Encoded labels (``-1``: outside the classes, added by
+        :meth:`with_support`).
+    support_values : ndarray of shape (n_support,)
+        The labels as the user gave them.
+    support_ids : ndarray of shape (n_support,)
     max_similarity : int
     distance_values : list of ndarray
         Calibration eCDF values of d_nearest per class.
@@ -198,15 +199,21 @@ class SDMModel:
     alpha : float
     min_rescaled_similarity : float
     thresholds : ndarray of shape (n_classes,)
-    other_regions : dict
+    n_seen : int
+        Rows seen by fit and add_support (next default identifier).
+    members : tuple of SDMModel
+        The other iterations' models of an ensemble (empty otherwise).
+    regions : dict
         Regions at other alphas, computed on first use.
     """
 
+    classes: np.ndarray
+    producer: object
     adaptor: object
-    projection: np.ndarray
-    support: object
+    index: SupportIndex
     support_labels: np.ndarray
-    support_predictions: np.ndarray
+    support_values: np.ndarray
+    support_ids: np.ndarray
     max_similarity: int
     distance_values: list
     calibration: CalibrationRecord
@@ -214,137 +221,116 @@ class SDMModel:
     alpha: float
     min_rescaled_similarity: float
     thresholds: np.ndarray
-    other_regions: dict = field(default_factory=dict, repr=False)
+    n_seen: int
+    members: tuple = ()
+    regions: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # --------------------------------------------------------------- region
 
     def region(self, alpha):
         """``(q'_min, psi)`` at ``alpha`` (the model's own, or another)."""
         if alpha == self.alpha:
             return self.min_rescaled_similarity, self.thresholds
-        if alpha not in self.other_regions:
-            self.other_regions[alpha] = self.calibration.region(alpha)
-        return self.other_regions[alpha]
+        if alpha not in self.regions:
+            self.regions[alpha] = self.calibration.region(alpha)
+        return self.regions[alpha]
 
-    @classmethod
-    def calibrate(cls, adaptor, support_features, support_labels,
-                  calibration_features, calibration_labels, max_similarity, alpha,
-                  support_factory):
-        """Build the support set and run Alg. 1 on the calibration split.
+    def recalibrated(self, alpha):
+        """The same model with its region (and its members') at ``alpha``."""
+        q_min, thresholds = self.calibration.region(alpha)
+        return replace(
+            self, alpha=alpha, min_rescaled_similarity=q_min,
+            thresholds=thresholds, regions={},
+            members=tuple(member.recalibrated(alpha) for member in self.members),
+        )
 
-        Parameters
-        ----------
-        adaptor : ExemplarAdaptor
-            The selected adaptor.
-        support_features, calibration_features : ndarray
-            Standardized features of D_tr and D_ca.
-        support_labels, calibration_labels : ndarray
-            Their encoded labels.
-        max_similarity : int
-        alpha : float
-        support_factory : callable
-            ``support_factory(vectors, good_labels)`` returns the search
-            structure.
+    @property
+    def region_class_counts(self):
+        """Calibration points of each class with ``q' >= q'_min``."""
+        record = self.calibration
+        inside = record.rescaled_similarity >= self.min_rescaled_similarity
+        return np.bincount(record.labels[inside], minlength=len(self.classes))
 
-        Returns
-        -------
-        model : SDMModel
+    def small_region_classes(self):
+        """``{class: count}`` of the classes with few points in the region.
+
+        Few is below :func:`~sdm_sklearn._calibration.minimum_region_count`;
+        empty when no region exists.
         """
-        support, _, support_logits, projection = build_support(
-            adaptor, support_features, support_labels, support_factory
-        )
-        state, distance_values = evaluate_calibration(
-            adaptor, support, projection, calibration_features,
-            calibration_labels, max_similarity,
-        )
-        probabilities = sdm_activation(state.logits, state.q, state.d)
-        rows = np.arange(len(state.q))
-        q_prime = rescaled_similarity(state.q, probabilities[rows, state.predictions])
-        calibration = CalibrationRecord(
-            calibration_labels, state.predictions, probabilities, q_prime
-        )
-        q_min, thresholds = calibration.region(alpha)
-        return cls(
-            adaptor=adaptor,
-            projection=projection,
-            support=support,
-            support_labels=np.asarray(support_labels, dtype=np.int64),
-            support_predictions=np.argmax(support_logits, axis=1),
-            max_similarity=int(max_similarity),
-            distance_values=distance_values,
-            calibration=calibration,
-            rescaled_values=class_rescaled_values(
-                q_prime, calibration_labels, probabilities.shape[1]
-            ),
-            alpha=alpha,
-            min_rescaled_similarity=q_min,
-            thresholds=thresholds,
-        )
+        if not np.isfinite(self.min_rescaled_similarity):
+            return {}
+        counts = self.region_class_counts
+        small = np.flatnonzero(counts < minimum_region_count(self.alpha))
+        return {self.classes[c]: int(counts[c]) for c in small}
 
-    def search_vectors(self, standardized):
-        """Search-space vectors of standardized features."""
-        return self.adaptor.search_vectors(standardized, self.projection)
+    # ------------------------------------------------------- inputs to state
 
-    def exemplars(self, search_vectors):
-        """Exemplar vectors h' from search vectors."""
-        return self.adaptor.exemplars(search_vectors, self.projection)
+    @property
+    def support_predictions(self):
+        """Predicted labels of the support points."""
+        return self.classes[self.index.predictions]
 
-    def evaluate(self, standardized):
-        """The SplitState of new points against the support set."""
-        state, _ = evaluate_split(
-            self.support, self.search_vectors(standardized),
-            self.adaptor.logits(standardized), None, self.max_similarity,
-            self.distance_values,
-        )
-        return state
+    @property
+    def n_features(self):
+        """Width of the features the adaptor takes."""
+        return len(self.adaptor.location)
 
-    def nearest(self, standardized, n_neighbors):
-        """The ``n_neighbors`` nearest support points of every input.
+    def _input_chunks(self, inputs):
+        """The inputs in chunks of ``CHUNK_ROWS`` rows (one chunk if empty)."""
+        n_samples = _num_samples(inputs)
+        if n_samples <= CHUNK_ROWS:
+            yield inputs
+            return
+        for start in range(0, n_samples, CHUNK_ROWS):
+            rows = np.arange(start, min(start + CHUNK_ROWS, n_samples))
+            yield _safe_indexing(inputs, rows)
 
-        Returns
-        -------
-        indices, distances : ndarray of shape (n_samples, n_neighbors)
-            Sorted by distance (exact search) or approximately sorted.
-        """
-        return self.support.nearest(self.search_vectors(standardized), n_neighbors)
+    def _standardized(self, inputs):
+        """Standardized features of (a chunk of) inputs."""
+        if self.producer is None:
+            features = inputs
+        else:
+            features = produce(self.producer, inputs, self.n_features)
+        return self.adaptor.standardize(features)
 
-    def add_support(self, standardized, labels):
-        """Append labeled points to the support set; the adaptor is unchanged.
-
-        Parameters
-        ----------
-        standardized : ndarray of shape (n_samples, n_features)
-        labels : ndarray of shape (n_samples,)
-            Encoded labels; ``-1`` for labels outside the classes, which are
-            never good for any query.
-        """
-        predictions = np.argmax(self.adaptor.logits(standardized), axis=1)
-        good = np.where(predictions == labels, predictions, -1)
-        self.support.add(self.search_vectors(standardized), good)
-        self.support_labels = np.concatenate([self.support_labels, labels])
-        self.support_predictions = np.concatenate(
-            [self.support_predictions, predictions]
+    def _state(self, inputs, n_jobs):
+        return evaluate_queries(
+            self.index, self.adaptor, self._standardized(inputs),
+            self.max_similarity, self.distance_values, n_jobs,
         )
 
-    def uncertainty(self, state, *, alpha=None):
-        """Every per-prediction quantity of SPEC.md sec. 12.
+    def _gather(self, inputs, compute):
+        """Concatenate the ``compute(chunk)`` dicts of all chunks."""
+        parts = [compute(chunk) for chunk in self._input_chunks(inputs)]
+        return {name: np.concatenate([part[name] for part in parts])
+                for name in parts[0]}
 
-        Parameters
-        ----------
-        state : SplitState
-            Output of :meth:`evaluate`.
-        alpha : float, default=None
-            Another target than the model's own: the region and the DKW band
-            are those of this alpha.
+    # -------------------------------------------------------------- outputs
 
-        Returns
-        -------
-        columns : dict of str to ndarray
-            The per-row quantities ``prediction, q, d_nearest, d, magnitude,
-            sdm_probability, rescaled_similarity, is_ood, admitted, d_lower, d_upper,
-            sdm_probability_lower, rescaled_similarity_lower, admitted_lower,
-            effective_sample_size, nearest_support_index``.
-        """
-        alpha = self.alpha if alpha is None else alpha
-        region = self.region(alpha)
+    def predict(self, inputs):
+        """Predicted labels: the argmax of the logits."""
+        encoded = self._gather(inputs, lambda chunk: {
+            "prediction": np.argmax(
+                self.adaptor.logits(self._standardized(chunk)), axis=1
+            )
+        })["prediction"]
+        return self.classes[encoded]
+
+    def scores(self, inputs, n_jobs=1):
+        """SDM scores with the ``d -> 0+`` limit (see ``limit_scores``)."""
+        def compute(chunk):
+            state = self._state(chunk, n_jobs)
+            return {"scores": limit_scores(state.logits, state.q, state.d)}
+
+        return self._gather(inputs, compute)["scores"]
+
+    def probabilities(self, inputs, n_jobs=1):
+        """``softmax`` of :meth:`scores`: the SDM activation, d = 0 as a limit."""
+        return softmax(self.scores(inputs, n_jobs))
+
+    def _columns(self, state, alpha):
+        """The per-row quantities of the SDM estimator at ``alpha``."""
+        min_rescaled_similarity, thresholds = self.region(alpha)
         rows = np.arange(len(state.q))
         yhat = state.predictions
         probabilities = sdm_activation(state.logits, state.q, state.d)
@@ -365,12 +351,211 @@ class SDMModel:
             "sdm_probability": p_hat,
             "rescaled_similarity": q_prime,
             "is_ood": np.floor(q_prime) == 0,
-            "admitted": admit(q_prime, p_hat, yhat, *region),
+            "admitted": admit(q_prime, p_hat, yhat, min_rescaled_similarity,
+                              thresholds),
             "d_lower": d_lower,
             "d_upper": d_upper,
             "sdm_probability_lower": p_lower,
             "rescaled_similarity_lower": q_prime_lower,
-            "admitted_lower": admit(q_prime_lower, p_lower, yhat, *region),
+            "admitted_lower": admit(q_prime_lower, p_lower, yhat,
+                                    min_rescaled_similarity, thresholds),
             "effective_sample_size": n_min,
             "nearest_support_index": state.nearest,
         }
+
+    def _chunk_uncertainty(self, chunk, conservative, alpha_levels, n_jobs):
+        state = self._state(chunk, n_jobs)
+        columns = self._columns(state, self.alpha)
+        if alpha_levels:
+            # the most conservative level that admits the row: fill from the
+            # lowest level up, so that higher levels overwrite
+            selected = admitted_column(conservative)
+            reliability = np.full(len(state.q), np.nan)
+            for level in sorted({self.alpha, *alpha_levels}):
+                admitted = self._columns(state, level)[selected]
+                reliability[admitted] = level
+            columns["reliability_alpha"] = reliability
+        if self.members:
+            agreed = columns["admitted_lower"].copy()
+            for member in self.members:
+                member_columns = member._columns(
+                    member._state(chunk, n_jobs), member.alpha
+                )
+                agreed &= member_columns["admitted_lower"]
+                agreed &= member_columns["prediction"] == columns["prediction"]
+            columns["admitted_ensemble"] = agreed
+        return columns
+
+    def uncertainty(self, inputs, *, conservative=False, alpha_levels=(),
+                    n_jobs=1):
+        """Every per-prediction quantity of the SDM estimator.
+
+        Parameters
+        ----------
+        inputs : validated features or producer input
+        conservative : bool, default=False
+            The variant whose admission ``reliability_alpha`` follows.
+        alpha_levels : sequence of float, default=()
+            Further targets: adds ``reliability_alpha``, the largest level
+            (``alpha`` included) whose region admits the row, NaN if none.
+        n_jobs : int, default=1
+
+        Returns
+        -------
+        columns : dict of str to ndarray
+            ``UNCERTAINTY_COLUMNS`` in order (``prediction`` as labels),
+            then ``reliability_alpha`` with ``alpha_levels`` and
+            ``admitted_ensemble`` for an ensemble: admitted only when every
+            model predicts the same class and admits it in the lower variant
+            (paper, A.7).
+        """
+        columns = self._gather(inputs, lambda chunk: self._chunk_uncertainty(
+            chunk, conservative, alpha_levels, n_jobs
+        ))
+        columns["prediction"] = self.classes[columns["prediction"]]
+        return columns
+
+    def exemplars(self, inputs):
+        """Exemplar vectors h' of the inputs."""
+        def compute(chunk):
+            vectors = self.adaptor.search_vectors(
+                self._standardized(chunk), self.index.projection
+            )
+            return {"exemplars": self._exemplars_of(vectors)}
+
+        return self._gather(inputs, compute)["exemplars"]
+
+    def _exemplars_of(self, vectors):
+        return self.adaptor.exemplars(vectors, self.index.projection)
+
+    def support_exemplars(self):
+        """Exemplar vectors h' of the support set."""
+        return self._exemplars_of(self.index.support.vectors)
+
+    def explain(self, inputs, n_neighbors, n_jobs=1):
+        """The nearest support points of every input.
+
+        Returns
+        -------
+        columns : dict of str to ndarray
+            One row per (input, neighbour), nearest first: ``input`` (row
+            position), ``rank``, ``support_index``, ``support_id``,
+            ``distance``, ``label`` and ``prediction`` of the support point,
+            and ``is_good`` (it counts towards the input's q).
+        """
+        support_good = good_classes(self.index.predictions, self.support_labels)
+        offset = [0]
+
+        def compute(chunk):
+            standardized = self._standardized(chunk)
+            predictions = np.argmax(self.adaptor.logits(standardized), axis=1)
+            vectors = self.adaptor.search_vectors(standardized,
+                                                  self.index.projection)
+            indices, distances = self.index.support.nearest(
+                vectors, n_neighbors, n_jobs=n_jobs
+            )
+            n_rows, k = indices.shape
+            flat = indices.ravel()
+            positions = np.arange(offset[0], offset[0] + n_rows)
+            offset[0] += n_rows
+            return {
+                "input": np.repeat(positions, k),
+                "rank": np.tile(np.arange(1, k + 1), n_rows),
+                "support_index": flat,
+                "support_id": self.support_ids[flat],
+                "distance": distances.ravel(),
+                "label": self.support_values[flat],
+                "prediction": self.classes[self.index.predictions[flat]],
+                "is_good": support_good[flat] == np.repeat(predictions, k),
+            }
+
+        return self._gather(inputs, compute)
+
+    def calibration_partition(self, inputs, n_jobs=1):
+        """Calibration points sharing each input's prediction and floor(q').
+
+        Returns
+        -------
+        columns : dict of str to ndarray
+            One row per (input, calibration point of its partition), inputs
+            in order, calibration points in their order: ``input`` (row
+            position), ``calibration_id``, ``label``, ``prediction``,
+            ``rescaled_similarity``, ``sdm_probability``, ``correct``.
+        """
+        columns = self._gather(inputs, lambda chunk: self._columns(
+            self._state(chunk, n_jobs), self.alpha
+        ))
+        record = self.calibration
+        n_levels = np.floor(np.concatenate(
+            [record.rescaled_similarity, columns["rescaled_similarity"]]
+        )).max() + 1
+        calibration_keys = (record.predictions * n_levels
+                            + np.floor(record.rescaled_similarity))
+        input_keys = (columns["prediction"] * n_levels
+                      + np.floor(columns["rescaled_similarity"]))
+        order = np.argsort(calibration_keys, kind="stable")
+        sorted_keys = calibration_keys[order]
+        lo = np.searchsorted(sorted_keys, input_keys, side="left")
+        hi = np.searchsorted(sorted_keys, input_keys, side="right")
+        counts = hi - lo
+        inputs_of_rows = np.repeat(np.arange(len(input_keys)), counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts,
+                                                     counts)
+        rows = order[np.repeat(lo, counts) + within]
+        return {
+            "input": inputs_of_rows,
+            "calibration_id": record.ids[rows],
+            "label": self.classes[record.labels[rows]],
+            "prediction": self.classes[record.predictions[rows]],
+            "rescaled_similarity": record.rescaled_similarity[rows],
+            "sdm_probability": record.probabilities[rows, record.predictions[rows]],
+            "correct": record.labels[rows] == record.predictions[rows],
+        }
+
+    def with_support(self, inputs, labels, ids):
+        """A new model whose support set (and its members') has more points.
+
+        The adaptor, and so every prediction, is unchanged; q and d_nearest
+        of later queries change (paper, A.6). The eCDFs, the region, the cap
+        and the effective sample sizes stay those of the calibration split.
+
+        Parameters
+        ----------
+        inputs : validated features or producer input
+        labels : ndarray of shape (n_samples,)
+            The labels as the user gives them; values outside ``classes``
+            are never good for any query.
+        ids : ndarray of shape (n_samples,)
+
+        Returns
+        -------
+        model : SDMModel
+        """
+        position = {label: index for index, label in enumerate(self.classes)}
+        encoded = np.array([position.get(label, -1) for label in labels],
+                           dtype=np.int64)
+        return self._with_encoded_support(inputs, encoded, labels, ids)
+
+    def _with_encoded_support(self, inputs, encoded, labels, ids):
+        standardized = self._standardized(inputs)
+        predictions = np.argmax(self.adaptor.logits(standardized), axis=1)
+        vectors = self.adaptor.search_vectors(standardized, self.index.projection)
+        support = self.index.support.with_points(
+            vectors, good_classes(predictions, encoded)
+        )
+        index = SupportIndex(
+            support, self.index.projection,
+            np.concatenate([self.index.predictions, predictions]),
+        )
+        return replace(
+            self,
+            index=index,
+            support_labels=np.concatenate([self.support_labels, encoded]),
+            support_values=concatenate_values(self.support_values, labels),
+            support_ids=concatenate_values(self.support_ids, ids),
+            n_seen=self.n_seen + len(encoded),
+            members=tuple(
+                member._with_encoded_support(inputs, encoded, labels, ids)
+                for member in self.members
+            ),
+        )

@@ -1,33 +1,67 @@
-"""The support set and its nearest-neighbour search.
+"""The support set: its search interface and the exact backend.
 
-``ExactSupport`` answers q and the nearest support point by blocked float32
-BLAS products (never an N x N matrix) followed by the numba kernel in
-:mod:`sdm_sklearn._similarity`. ``ApproximateSupport`` uses a pynndescent
-graph for large support sets. Both take vectors in the *search space*
-(see :class:`sdm_sklearn._adaptor.ExemplarAdaptor`), in which Euclidean
-distances equal those between exemplar vectors.
+Every backend answers the same calls on vectors of the *search space* (see
+:class:`sdm_sklearn._adaptor.ExemplarAdaptor`), in which Euclidean distances
+equal those between exemplar vectors:
+
+- ``search(queries, predictions, max_similarity, self_indices=None,
+  n_jobs=1)`` returns q (capped), the nearest support index and d_nearest,
+  with the tie rules of :func:`sdm_sklearn._similarity.similarity_block`;
+- ``nearest(queries, n_neighbors, n_jobs=1)`` returns the nearest support
+  points, nearest first;
+- ``with_points(vectors, good_labels)`` returns a NEW support set with the
+  points appended (the old one is left as it was, so that readers holding
+  it never see a half-updated set).
+
+``ExactSupport`` answers by float32 BLAS products in blocks of a fixed number
+of query rows (never an N x N matrix, and a row's answer never depends on
+the other rows of the call), followed by the numba kernel; blocks spread
+over ``n_jobs`` threads with bit-identical results.
 """
-
-import importlib.util
-from functools import partial
 
 import numpy as np
 
-# Bytes of inner products held at once by one exact search, per dimension of
-# the search space: small blocks stay in cache between the BLAS product and
-# the kernel's pass, which pays at few dimensions, while many dimensions
-# favour larger products. Measured (20k queries, one BLAS thread), search
-# time over GEMM time with 4 / 64 MiB blocks: 1.50 / 2.04 for 3k x 32-d,
-# 1.42 / 1.36 for 20k x 128-d; 20k x 384-d took 356 / 297 ms. 128 KiB per
-# dimension gives 4 MiB at 32-d, 16 MiB at 128-d and 48 MiB at 384-d.
+from ._blocks import ROW_MULTIPLE, for_each_block, padded_block, round_block_rows
+
+# Bytes of inner products held at once by one exact search block, per
+# dimension of the search space: small blocks stay in cache between the BLAS
+# product and the kernel's pass, which pays at few dimensions, while many
+# dimensions favour larger products. Measured (20k queries, one BLAS thread),
+# search time over GEMM time with 4 / 64 MiB blocks: 1.50 / 2.04 for 3k x
+# 32-d, 1.42 / 1.36 for 20k x 128-d; 20k x 384-d took 356 / 297 ms. 128 KiB
+# per dimension gives 4 MiB at 32-d, 16 MiB at 128-d and 48 MiB at 384-d.
 BLOCK_BYTES_PER_DIM = 128 * 2**10
-# Fewer query rows per block would turn the product into slow matrix-vector
-# work; for huge support sets this row count sets the memory instead.
-MIN_BLOCK_ROWS = 32
+# Query rows per block are fixed per support set (a multiple of 32 between
+# these bounds): every call pays for at least one whole block, so the upper
+# bound keeps the cost of predicting a single row small.
+MAX_BLOCK_ROWS = 1024
+# Memory for the float64 differences that rank the candidates of
+# ``nearest``: queries are ranked in groups that fit in it.
+RANKING_BYTES = 16 * 2**20
 
 
-def _as_search_array(vectors):
+def as_search_array(vectors):
+    """Float32, C-contiguous: the layout every backend searches."""
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def good_classes(predictions, labels):
+    """The class each support point is good for, ``-1`` for none.
+
+    A support point is good for a query when it is correctly predicted and
+    its prediction equals the query's: so it is good for its prediction
+    when that is right, and for no query otherwise. Labels outside the
+    classes (``-1``) are never good.
+
+    Parameters
+    ----------
+    predictions, labels : ndarray of shape (n_support,), int
+
+    Returns
+    -------
+    good : ndarray of shape (n_support,), int64
+    """
+    return np.where(predictions == labels, predictions, -1).astype(np.int64)
 
 
 def exact_distances(queries, support_vectors, indices):
@@ -48,9 +82,12 @@ def exact_distances(queries, support_vectors, indices):
     return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
-def _sorted_neighbors(queries, support_vectors, candidates, n_neighbors,
-                      indices=None):
+def rank_candidates(queries, support_vectors, candidates, n_neighbors,
+                    indices=None):
     """The ``n_neighbors`` nearest of candidate rows, by exact distance.
+
+    Queries are ranked in groups whose float64 differences fit in
+    ``RANKING_BYTES``, so memory stays bounded by the output.
 
     Parameters
     ----------
@@ -67,15 +104,23 @@ def _sorted_neighbors(queries, support_vectors, candidates, n_neighbors,
     indices, distances : ndarray of shape (n_queries, n_neighbors)
         Support indices sorted by float64 distance, ties by index.
     """
-    rows = np.repeat(np.arange(len(queries)), candidates.shape[1])
-    distances = exact_distances(
-        np.asarray(queries)[rows], support_vectors, candidates.ravel()
-    ).reshape(candidates.shape)
-    if indices is not None:
-        candidates = indices[candidates]
-    order = np.lexsort((candidates, distances), axis=1)[:, :n_neighbors]
-    return (np.take_along_axis(candidates, order, axis=1),
-            np.take_along_axis(distances, order, axis=1))
+    n_queries, n_candidates = candidates.shape
+    n_dims = support_vectors.shape[1]
+    group = max(1, RANKING_BYTES // (8 * max(n_candidates * n_dims, 1)))
+    out_indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
+    out_distances = np.empty((n_queries, n_neighbors))
+    for start in range(0, n_queries, group):
+        stop = min(start + group, n_queries)
+        part = candidates[start:stop]
+        rows = np.repeat(np.arange(start, stop), n_candidates)
+        distances = exact_distances(
+            np.asarray(queries)[rows], support_vectors, part.ravel()
+        ).reshape(part.shape)
+        labels = part if indices is None else indices[part]
+        order = np.lexsort((labels, distances), axis=1)[:, :n_neighbors]
+        out_indices[start:stop] = np.take_along_axis(labels, order, axis=1)
+        out_distances[start:stop] = np.take_along_axis(distances, order, axis=1)
+    return out_indices, out_distances
 
 
 class ExactSupport:
@@ -90,26 +135,20 @@ class ExactSupport:
     vectors : ndarray of shape (n_support, n_dims)
         Support points in the search space.
     good_labels : ndarray of shape (n_support,), int
-        For each support point, the class it is good for (its prediction
-        when correctly predicted) or ``-1``.
+        For each support point, the class it is good for (see
+        :func:`good_classes`).
     block_bytes : int, default=None
-        Memory bound for the block of inner products (exceeded only when one
-        block of ``min_block_rows`` rows is larger). None:
-        ``BLOCK_BYTES_PER_DIM`` times the number of dimensions (at least 32).
-    min_block_rows : int, default=MIN_BLOCK_ROWS
-        Fewest query rows per block.
+        Memory bound for one block of inner products (exceeded only when
+        ``ROW_MULTIPLE`` rows are larger). None: ``BLOCK_BYTES_PER_DIM``
+        times the number of dimensions (at least 32).
     """
 
-    def __init__(self, vectors, good_labels, *, block_bytes=None,
-                 min_block_rows=MIN_BLOCK_ROWS):
-        vectors = _as_search_array(vectors)
+    def __init__(self, vectors, good_labels, *, block_bytes=None):
+        vectors = as_search_array(vectors)
+        good_labels = np.asarray(good_labels, dtype=np.int64)
         if block_bytes is None:
             block_bytes = BLOCK_BYTES_PER_DIM * max(vectors.shape[1], 32)
         self.block_bytes = block_bytes
-        self.min_block_rows = min_block_rows
-        self._store(vectors, np.asarray(good_labels, dtype=np.int64))
-
-    def _store(self, vectors, good_labels):
         self.order = np.argsort(good_labels, kind="stable")
         self.position = np.empty_like(self.order)
         self.position[self.order] = np.arange(len(self.order))
@@ -117,6 +156,10 @@ class ExactSupport:
         self.sorted_good = good_labels[self.order]
         self.sq_norms = np.einsum("ij,ij->i", self.sorted_vectors,
                                   self.sorted_vectors)
+        per_row = 4 * max(self.n_support, 1)
+        self.block_rows = round_block_rows(
+            min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
+        )
 
     @property
     def n_support(self):
@@ -132,21 +175,43 @@ class ExactSupport:
         """Good class of every support point, in the original order."""
         return self.sorted_good[self.position]
 
-    def add(self, vectors, good_labels):
-        """Append support points (used for updatability)."""
-        self._store(
-            np.concatenate([self.vectors, _as_search_array(vectors)]),
+    def with_points(self, vectors, good_labels):
+        """A new support set with points appended (used for updatability)."""
+        return type(self)(
+            np.concatenate([self.vectors, as_search_array(vectors)]),
             np.concatenate([self.good_labels,
                             np.asarray(good_labels, dtype=np.int64)]),
+            block_bytes=self.block_bytes,
         )
 
-    def nearest(self, queries, n_neighbors):
+    def _products(self, queries32, n_jobs, process):
+        """Feed every fixed-size block of inner products to ``process``.
+
+        ``process(start, size, products)`` gets the block's first row, its
+        number of real rows and the ``(size, n_support)`` products (a buffer
+        reused by the thread, which ``process`` may overwrite).
+        """
+        rows = self.block_rows
+        support_t = self.sorted_vectors.T
+
+        def task(starts):
+            buffer = np.empty((rows, self.n_support), dtype=np.float32)
+            for start in starts:
+                block, size = padded_block(queries32, start, rows)
+                np.matmul(block, support_t, out=buffer)
+                process(start, size, buffer[:size])
+
+        for_each_block(task, len(queries32), rows, n_jobs)
+
+    def nearest(self, queries, n_neighbors, *, n_jobs=1):
         """The ``n_neighbors`` nearest support points of every query.
 
         Parameters
         ----------
         queries : ndarray of shape (n_queries, n_dims)
         n_neighbors : int
+        n_jobs : int, default=1
+            Threads.
 
         Returns
         -------
@@ -154,29 +219,25 @@ class ExactSupport:
             Original support indices and float64 distances, nearest first;
             ``k = min(n_neighbors, n_support)``.
         """
-        queries32 = _as_search_array(queries)
+        queries32 = as_search_array(queries)
         k = min(n_neighbors, self.n_support)
-        rows = self._block_rows(len(queries32))
         indices = np.empty((len(queries32), k), dtype=np.int64)
         distances = np.empty((len(queries32), k))
-        for start in range(0, len(queries32), rows):
-            stop = min(start + rows, len(queries32))
-            scores = self.sq_norms - 2.0 * (
-                queries32[start:stop] @ self.sorted_vectors.T
-            )
+
+        def process(start, size, products):
+            scores = self.sq_norms - 2.0 * products
             positions = np.argpartition(scores, k - 1, axis=1)[:, :k]
-            indices[start:stop], distances[start:stop] = _sorted_neighbors(
-                queries[start:stop], self.sorted_vectors, positions, k, self.order
+            stop = start + size
+            indices[start:stop], distances[start:stop] = rank_candidates(
+                queries32[start:stop], self.sorted_vectors, positions, k,
+                self.order,
             )
+
+        self._products(queries32, n_jobs, process)
         return indices, distances
 
-    def _block_rows(self, n_queries):
-        """Query rows per block: the memory bound, at least min_block_rows."""
-        per_row = 4 * max(self.n_support, 1)
-        rows = max(self.min_block_rows, self.block_bytes // per_row)
-        return int(max(1, min(n_queries, rows)))
-
-    def search(self, queries, predictions, max_similarity, *, self_indices=None):
+    def search(self, queries, predictions, max_similarity, *, self_indices=None,
+               n_jobs=1):
         """Similarity, nearest support point and its distance for each query.
 
         Parameters
@@ -188,6 +249,8 @@ class ExactSupport:
             Cap on q.
         self_indices : ndarray of shape (n_queries,), int, default=None
             Support index of each query's self-match to skip (``-1``: none).
+        n_jobs : int, default=1
+            Threads.
 
         Returns
         -------
@@ -195,7 +258,7 @@ class ExactSupport:
         nearest : ndarray of shape (n_queries,), int64
             Index of the nearest support point (``-1`` if the support set has
             no other point). Among exact ties, a point that is not good for
-            the query wins.
+            the query wins, then the smallest index.
         d_nearest : ndarray of shape (n_queries,), float64
             Euclidean distance to it (``inf`` where ``nearest`` is -1).
         """
@@ -203,7 +266,7 @@ class ExactSupport:
         # time of the package
         from ._similarity import similarity_block
 
-        queries32 = _as_search_array(queries)
+        queries32 = as_search_array(queries)
         n_queries = queries32.shape[0]
         predictions = np.ascontiguousarray(predictions, dtype=np.int64)
         self_positions = np.full(n_queries, -1, dtype=np.int64)
@@ -217,172 +280,23 @@ class ExactSupport:
             self.sorted_good, np.arange(-1, n_labels + 1), side="left"
         ).astype(np.int64)
         q = np.zeros(n_queries, dtype=np.int64)
-        positions = np.full(n_queries, -1, dtype=np.int64)
-        rows = self._block_rows(n_queries)
-        buffer = np.empty((rows, self.n_support), dtype=np.float32)
-        support_t = self.sorted_vectors.T
-        for start in range(0, n_queries, rows):
-            stop = min(start + rows, n_queries)
-            block = buffer[: stop - start]
-            np.matmul(queries32[start:stop], support_t, out=block)
-            similarity_block(
-                block, self.sq_norms, self.order, group_bounds,
-                predictions[start:stop],
-                self_positions[start:stop], int(max_similarity), q[start:stop],
-                positions[start:stop],
-            )
-        found = positions >= 0
-        nearest = np.where(found, self.order[positions], -1)
-        d_nearest = np.full(n_queries, np.inf)
-        d_nearest[found] = exact_distances(
-            queries[found], self.sorted_vectors, positions[found]
-        )
-        return q, nearest, d_nearest
-
-
-class ApproximateSupport:
-    """Support set searched through a pynndescent k-nearest-neighbour graph.
-
-    q needs the run of good neighbours up to the first one that is not good,
-    which can be long. Every query first asks for ``INITIAL_K`` neighbours;
-    only the queries whose list holds no bad point yet ask again, with
-    ``GROWTH`` times more, up to ``MAX_K``. A run still unbroken at ``MAX_K``
-    neighbours gives ``q = MAX_K`` (then capped by ``max_similarity``): the
-    reference implementation caps q at its top-k size, 2048, in the same way.
-
-    Parameters
-    ----------
-    vectors : ndarray of shape (n_support, n_dims)
-        Support points in the search space.
-    good_labels : ndarray of shape (n_support,), int
-        See :class:`ExactSupport`.
-    random_state : int
-        Seed of the graph construction (built single-threaded, so that the
-        same seed gives the same graph).
-    """
-
-    INITIAL_K = 64
-    GROWTH = 8
-    MAX_K = 2048
-    # pynndescent's search effort. Measured on 30k clustered 128-d points:
-    # q agreed with exact search for 76% of queries at its default 0.1, 90%
-    # at 0.2 and 97% at 0.3 (0.07, 0.13 and 0.21 ms per query).
-    EPSILON = 0.3
-
-    def __init__(self, vectors, good_labels, *, random_state):
-        from pynndescent import NNDescent
-
-        self.vectors = _as_search_array(vectors)
-        self.good_labels = np.ascontiguousarray(good_labels, dtype=np.int64)
-        self.index = NNDescent(
-            self.vectors, metric="euclidean", n_neighbors=30,
-            random_state=random_state, n_jobs=1,
-        )
-        self.index.prepare()
-
-    @property
-    def n_support(self):
-        return self.vectors.shape[0]
-
-    def add(self, vectors, good_labels):
-        """Append support points (used for updatability)."""
-        vectors = _as_search_array(vectors)
-        self.index.update(vectors)
-        self.vectors = np.concatenate([self.vectors, vectors])
-        self.good_labels = np.concatenate(
-            [self.good_labels, np.asarray(good_labels, dtype=np.int64)]
-        )
-
-    def nearest(self, queries, n_neighbors):
-        """Approximate nearest support points; see :meth:`ExactSupport.nearest`."""
-        k = min(n_neighbors, self.n_support)
-        candidates, _ = self.index.query(
-            _as_search_array(queries), k=k, epsilon=self.EPSILON
-        )
-        return _sorted_neighbors(queries, self.vectors, candidates, k)
-
-    def search(self, queries, predictions, max_similarity, *, self_indices=None):
-        """Approximate q, nearest support point and its distance.
-
-        Same contract as :meth:`ExactSupport.search`.
-        """
-        queries32 = _as_search_array(queries)
-        n_queries = len(queries32)
-        predictions = np.asarray(predictions, dtype=np.int64)
-        if self_indices is None:
-            self_indices = np.full(n_queries, -1, dtype=np.int64)
-        extra = int(np.any(self_indices >= 0))
-        q = np.zeros(n_queries, dtype=np.int64)
         nearest = np.full(n_queries, -1, dtype=np.int64)
-        pending = np.arange(n_queries)
-        k = self.INITIAL_K
-        while len(pending):
-            k_query = min(k + extra, self.n_support)
-            neighbors, distances = self.index.query(
-                queries32[pending], k=k_query, epsilon=self.EPSILON
-            )
-            is_self = neighbors == self_indices[pending, None]
-            distances = np.where(is_self | (neighbors < 0), np.inf, distances)
-            good = self.good_labels[neighbors] == predictions[pending, None]
-            bad_radius = np.where(good | is_self, np.inf, distances).min(axis=1)
-            run = np.sum(good & (distances < bad_radius[:, None]), axis=1)
-            first = np.argmin(distances, axis=1)
-            rows = np.arange(len(pending))
-            nearest[pending] = np.where(
-                np.isfinite(distances[rows, first]), neighbors[rows, first], -1
-            )
-            done = (
-                np.isfinite(bad_radius)
-                | (run >= max_similarity)
-                | (k_query >= self.n_support)
-                | (k >= self.MAX_K)
-            )
-            q[pending] = np.minimum(run, max_similarity)
-            pending = pending[~done]
-            k = min(k * self.GROWTH, self.MAX_K)
         d_nearest = np.full(n_queries, np.inf)
-        found = nearest >= 0
-        d_nearest[found] = exact_distances(
-            queries[found], self.vectors, nearest[found]
-        )
-        return q, nearest, d_nearest
 
-
-# Support-set size from which search="auto" uses ApproximateSupport. Measured
-# (benchmarks/bench_scale.py, 384-d): approximate queries were 0.6 times as
-# fast as exact ones at 10^5 support points and 1.9 times at 10^6, crossing
-# near 3 x 10^5; on 128-d points one pass of 100k queries over a 100k support
-# set, build included, took 154 s exact and 111 s approximate. Exact search
-# stays exact, so it is kept until approximate search is clearly cheaper.
-APPROXIMATE_THRESHOLD = 300_000
-
-
-def make_support_factory(search, n_support, seed):
-    """The constructor of the search structure for a support set.
-
-    Parameters
-    ----------
-    search : {"auto", "exact", "approximate"}
-    n_support : int
-        Size of the support set.
-    seed : int
-        Seed of the approximate index.
-
-    Returns
-    -------
-    factory : callable
-        ``factory(vectors, good_labels)``.
-    """
-    wanted = search == "approximate" or (
-        search == "auto" and n_support >= APPROXIMATE_THRESHOLD
-    )
-    if not wanted:
-        return ExactSupport
-    if importlib.util.find_spec("pynndescent") is None:
-        if search == "approximate":
-            raise ImportError(
-                'search="approximate" needs pynndescent: '
-                "pip install sdm_sklearn[approximate]"
+        def process(start, size, products):
+            stop = start + size
+            positions = np.empty(size, dtype=np.int64)
+            similarity_block(
+                products, self.sq_norms, self.order, group_bounds,
+                predictions[start:stop], self_positions[start:stop],
+                int(max_similarity), q[start:stop], positions,
             )
-        return ExactSupport
-    return partial(ApproximateSupport, random_state=int(seed))
+            found = positions >= 0
+            nearest[start:stop][found] = self.order[positions[found]]
+            d_nearest[start:stop][found] = exact_distances(
+                queries32[start:stop][found], self.sorted_vectors,
+                positions[found],
+            )
+
+        self._products(queries32, n_jobs, process)
+        return q, nearest, d_nearest

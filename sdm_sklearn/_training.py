@@ -1,109 +1,263 @@
-"""One training iteration of the exemplar adaptor (SPEC.md sec. 7).
+"""Training: iterations x epochs, and the calibrated model of the best epoch.
 
-Epoch 1 is plain cross-entropy (``q = e - 2``, ``d = 1``). After every epoch
-the calibration split is searched against the support split, and, unless it
-was the last epoch, the support split against itself (self-matches skipped)
-for the q and d of the next epoch; the epoch with the lowest balanced
-calibration loss is kept (later epochs win ties).
+:func:`fit_sdm` owns the whole loop of the method (paper, sec. 3.1.6 and
+A.4): for each of ``n_iterations`` random support/calibration splits, a
+fresh adaptor is trained for ``n_epochs`` epochs. Epoch 1 is plain
+cross-entropy (``q = e - 2``, ``d = 1``). After every epoch the calibration
+split is searched against the support split and its balanced SDM loss is
+recorded; unless it was the last epoch, the support split is searched
+against itself (self-matches skipped) for the q and d of the next epoch.
+The epoch with the lowest balanced calibration loss is kept (later epochs
+win ties), and the iteration with the lowest of those. The model is built
+from the state its best epoch computed: nothing is searched again.
 """
 
-from dataclasses import dataclass
+import copy
+import math
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ._adaptor import ExemplarAdaptor, fit_standardizer
-from ._model import (
-    balanced_calibration_loss,
-    build_support,
+from ._approximate import resolve_search, support_factory
+from ._evaluation import (
+    balanced_loss,
     evaluate_calibration,
-    evaluate_split,
+    evaluate_support,
+    index_support,
 )
+from ._features import is_frozen, produce, split_features
+from ._model import calibrated_model
+from ._splitting import calibration_counts, stratified_split
+
+# n_epochs="auto": about this many mini-batch steps per iteration, within
+# these bounds on the number of epochs.
+AUTO_STEPS = 1000
+AUTO_MIN_EPOCHS = 5
+AUTO_MAX_EPOCHS = 50
 
 
-@dataclass
-class IterationResult:
-    """What one iteration hands back.
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The hyper-parameters of training (see :class:`SDMClassifier`)."""
+
+    n_exemplar_dims: int
+    n_iterations: int
+    n_epochs: object
+    learning_rate: float
+    batch_size: int
+    calibration_size: float
+    max_similarity: object
+    standardize: str
+    search: str
+    ensemble: bool
+    n_jobs: int
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What :func:`fit_sdm` hands back.
 
     Attributes
     ----------
-    adaptor : ExemplarAdaptor
-        With the parameters of the best epoch.
-    losses : ndarray of shape (n_epochs,)
-        Balanced calibration loss after each epoch.
-    best_epoch : int
-    support_features, calibration_features : ndarray
-        Standardized features of the two splits.
+    model : SDMModel
+        The selected iteration's model, calibrated at ``alpha`` (with the
+        other iterations' models as members for an ensemble).
+    losses : ndarray of shape (n_iterations, n_epochs)
+        Balanced calibration loss after every epoch.
+    best_iteration, best_epoch : int
+    n_epochs : int
+    search : {"exact", "approximate"}
+        What the ``search`` setting resolved to.
     """
 
-    adaptor: ExemplarAdaptor
+    model: object
     losses: np.ndarray
+    best_iteration: int
     best_epoch: int
-    support_features: np.ndarray
-    calibration_features: np.ndarray
-
-    @property
-    def best_loss(self):
-        return self.losses[self.best_epoch]
+    n_epochs: int
+    search: str
 
 
-def train_iteration(train_features, train_labels, calibration_features,
-                    calibration_labels, *, n_classes, n_exemplar_dims, n_epochs,
-                    batch_size, learning_rate, max_similarity, standardize,
-                    support_factory, rng, log=None):
-    """Train one adaptor on a D_tr / D_ca split.
+def resolve_epochs(n_epochs, n_support, batch_size):
+    """``n_epochs``, with "auto" turned into about ``AUTO_STEPS`` steps."""
+    if n_epochs != "auto":
+        return int(n_epochs)
+    steps_per_epoch = math.ceil(n_support / batch_size)
+    epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
+    return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+
+
+class Progress:
+    """Progress lines of a fit: one per iteration (verbose 1), per epoch (2).
 
     Parameters
     ----------
-    train_features, calibration_features : ndarray
-        Raw features of D_tr and D_ca.
-    train_labels, calibration_labels : ndarray
-        Encoded labels.
-    n_classes, n_exemplar_dims, n_epochs, batch_size : int
-    learning_rate : float
-    max_similarity : int
-        Cap on q.
-    standardize : {"feature", "global"}
-    support_factory : callable
-        ``support_factory(vectors, good_labels)`` returns the search structure.
-    rng : numpy.random.Generator
-    log : callable, default=None
-        Called as ``log(epoch, loss)`` after every epoch.
+    verbose : int
+    n_iterations, n_epochs : int
+    """
+
+    def __init__(self, verbose, n_iterations, n_epochs):
+        self.verbose = verbose
+        self.n_iterations = n_iterations
+        self.n_epochs = n_epochs
+        self.start = time.perf_counter()
+
+    def epoch(self, iteration, epoch, loss):
+        if self.verbose >= 2:
+            print(f"[SDMClassifier] iteration {iteration + 1}/{self.n_iterations}"
+                  f" epoch {epoch + 1}/{self.n_epochs}: balanced calibration "
+                  f"loss {loss:.5f}", flush=True)
+
+    def iteration(self, iteration, best_epoch, best_loss):
+        if self.verbose >= 1:
+            elapsed = time.perf_counter() - self.start
+            left = elapsed / (iteration + 1) * (self.n_iterations - iteration - 1)
+            print(f"[SDMClassifier] iteration {iteration + 1}/{self.n_iterations}"
+                  f": best balanced calibration loss {best_loss:.5f} at epoch "
+                  f"{best_epoch + 1}/{self.n_epochs}; {elapsed:.1f} s elapsed, "
+                  f"about {left:.1f} s left", flush=True)
+
+
+@dataclass
+class _EpochState:
+    """The state of the best epoch so far of one iteration."""
+
+    adaptor: ExemplarAdaptor
+    epoch: int
+    index: object
+    calibration: object
+    distance_values: list
+
+
+def _train_iteration(support_features, support_labels, calibration_features,
+                     calibration_labels, *, n_classes, config, n_epochs,
+                     max_similarity, factory, rng, progress, iteration):
+    """Train one adaptor on a split; the losses and its best epoch's state."""
+    location, scale = fit_standardizer(support_features, config.standardize)
+    adaptor = ExemplarAdaptor(location, scale, config.n_exemplar_dims,
+                              n_classes, rng)
+    support_std = adaptor.standardize(support_features)
+    calibration_std = adaptor.standardize(calibration_features)
+    optimizer_state = adaptor.new_optimizer_state()
+    q = np.full(len(support_labels), np.e - 2.0)
+    d = np.ones(len(support_labels))
+    losses = np.empty(n_epochs)
+    best = None
+    for epoch in range(n_epochs):
+        # a diverging step overflows; it is reported just below instead
+        with np.errstate(over="ignore", invalid="ignore"):
+            adaptor.train_epoch(support_std, support_labels, q, d,
+                                config.batch_size, config.learning_rate,
+                                optimizer_state, rng)
+        if not np.all(np.isfinite(adaptor.params)):
+            raise ValueError(
+                f"Training diverged at iteration {iteration + 1}, epoch "
+                f"{epoch + 1}: the adaptor's weights are no longer finite. "
+                f"Lower learning_rate (now {config.learning_rate!r})."
+            )
+        index, vectors, logits = index_support(adaptor, support_std,
+                                               support_labels, factory)
+        state, values = evaluate_calibration(
+            index, adaptor, calibration_std, calibration_labels, max_similarity,
+            config.n_jobs,
+        )
+        losses[epoch] = balanced_loss(state, calibration_labels)
+        progress.epoch(iteration, epoch, losses[epoch])
+        if best is None or losses[epoch] <= losses[best.epoch]:
+            best = _EpochState(copy.deepcopy(adaptor), epoch, index, state, values)
+        if epoch + 1 < n_epochs:
+            support_state = evaluate_support(index, vectors, logits,
+                                             support_labels, max_similarity,
+                                             config.n_jobs)
+            q, d = support_state.q, support_state.d
+    progress.iteration(iteration, best.epoch, losses[best.epoch])
+    return losses, best
+
+
+def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
+            random_state, verbose=0):
+    """Train every iteration and calibrate the selected model.
+
+    Parameters
+    ----------
+    X : validated features, or the producer's input
+    y : ndarray of shape (n_samples,)
+        Labels as given (passed to a producer's ``fit_transform``).
+    y_encoded : ndarray of shape (n_samples,)
+        Labels encoded as ``0 .. n_classes - 1``.
+    classes : ndarray of shape (n_classes,)
+    ids : ndarray of shape (n_samples,)
+        Identifiers of the rows.
+    estimator : None, transformer, Pipeline or FrozenEstimator
+    config : TrainingConfig
+    alpha : float
+    random_state : int, RandomState instance or None
+    verbose : int, default=0
 
     Returns
     -------
-    result : IterationResult
+    result : TrainingResult
     """
-    location, scale = fit_standardizer(train_features, standardize)
-    adaptor = ExemplarAdaptor(location, scale, n_exemplar_dims, n_classes, rng)
-    train_std = adaptor.standardize(train_features)
-    calibration_std = adaptor.standardize(calibration_features)
-    optimizer_state = adaptor.new_optimizer_state()
-    q = np.full(len(train_labels), np.e - 2.0)
-    d = np.ones(len(train_labels))
-    losses = np.empty(n_epochs)
-    best_epoch, best_params = -1, None
-    for epoch in range(n_epochs):
-        adaptor.train_epoch(
-            train_std, train_labels, q, d, batch_size, learning_rate,
-            optimizer_state, rng,
+    seeds = check_random_state(random_state).randint(
+        np.iinfo(np.int32).max, size=config.n_iterations
+    )
+    class_counts = np.bincount(y_encoded)
+    n_support = len(y_encoded) - calibration_counts(
+        class_counts, config.calibration_size
+    ).sum()
+    n_epochs = resolve_epochs(config.n_epochs, n_support, config.batch_size)
+    search = resolve_search(config.search, n_support)
+    progress = Progress(verbose, config.n_iterations, n_epochs)
+    frozen_features = produce(estimator, X) if is_frozen(estimator) else None
+
+    losses = np.empty((config.n_iterations, n_epochs))
+    models, best_iteration, best, best_model = [], None, None, None
+    for iteration, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        support_index, calibration_index = stratified_split(
+            y_encoded, config.calibration_size, rng
         )
-        support, train_vectors, train_logits, projection = build_support(
-            adaptor, train_std, train_labels, support_factory
+        producer, support_features, calibration_features = split_features(
+            estimator, X, y, support_index, calibration_index, frozen_features
         )
-        if epoch + 1 < n_epochs:
-            train_state, _ = evaluate_split(
-                support, train_vectors, train_logits, train_labels,
-                max_similarity, None, self_match=True, training=True,
-            )
-            q, d = train_state.q, train_state.d
-        calibration_state, _ = evaluate_calibration(
-            adaptor, support, projection, calibration_std, calibration_labels,
-            max_similarity,
+        support_labels = y_encoded[support_index]
+        cap = config.max_similarity
+        if cap is None:
+            cap = int(np.bincount(support_labels).max())
+        losses[iteration], state = _train_iteration(
+            support_features, support_labels, calibration_features,
+            y_encoded[calibration_index], n_classes=len(classes), config=config,
+            n_epochs=n_epochs, max_similarity=cap,
+            factory=support_factory(search, seed), rng=rng, progress=progress,
+            iteration=iteration,
         )
-        losses[epoch] = balanced_calibration_loss(calibration_state, calibration_labels)
-        if log is not None:
-            log(epoch, losses[epoch])
-        if best_params is None or losses[epoch] <= losses[best_epoch]:
-            best_epoch, best_params = epoch, adaptor.params.copy()
-    adaptor.params = best_params
-    return IterationResult(adaptor, losses, best_epoch, train_std, calibration_std)
+        is_best = best is None or losses[iteration, state.epoch] <= (
+            losses[best_iteration, best.epoch]
+        )
+        if not (config.ensemble or is_best):
+            continue
+        model = calibrated_model(
+            classes=classes, producer=producer, adaptor=state.adaptor,
+            index=state.index, support_labels=support_labels,
+            support_ids=ids[support_index], max_similarity=cap,
+            state=state.calibration, distance_values=state.distance_values,
+            calibration_labels=y_encoded[calibration_index],
+            calibration_ids=ids[calibration_index], alpha=alpha,
+            n_seen=len(y_encoded),
+        )
+        if config.ensemble:
+            models.append(model)
+        if is_best:
+            best_iteration, best, best_model = iteration, state, model
+    members = tuple(model for model in models if model is not best_model)
+    return TrainingResult(
+        model=replace(best_model, members=members),
+        losses=losses,
+        best_iteration=best_iteration,
+        best_epoch=best.epoch,
+        n_epochs=n_epochs,
+        search=search,
+    )

@@ -1,7 +1,8 @@
 """The approximate (pynndescent) backend against exact search.
 
-pynndescent compiles its kernels on first use (tens of seconds here), so the
-module builds one index per session and reuses it.
+pynndescent compiles its kernels on first use (90 s on a cold cache here),
+so the module builds one index per session and reuses it, and the tests that
+build an index are marked slow (CI runs them; ``python -m pytest -m slow``).
 """
 
 import importlib.util
@@ -11,12 +12,13 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn._neighbors import (
+from sdm_sklearn._approximate import (
     APPROXIMATE_THRESHOLD,
     ApproximateSupport,
-    ExactSupport,
-    make_support_factory,
+    resolve_search,
+    support_factory,
 )
+from sdm_sklearn._neighbors import ExactSupport
 
 pytest.importorskip("pynndescent")
 
@@ -46,6 +48,7 @@ def support_pair():
     )
 
 
+@pytest.mark.slow
 def test_approximate_q_and_nearest_agree_with_exact(support_pair):
     vectors, _, predictions, exact, approximate = support_pair
     queries, own = vectors[:500], predictions[:500]
@@ -63,6 +66,7 @@ def test_approximate_q_and_nearest_agree_with_exact(support_pair):
     assert np.all(d_approx >= d_exact - 1e-6)
 
 
+@pytest.mark.slow
 def test_approximate_grows_k_for_long_runs():
     rng = np.random.default_rng(2)
     good = np.repeat([0, 1], 1000)  # every point correctly predicted
@@ -78,6 +82,7 @@ def test_approximate_grows_k_for_long_runs():
     assert np.mean(q_approx == q_exact) >= 0.9
 
 
+@pytest.mark.slow
 def test_nearest_lists_agree(support_pair):
     vectors, _, _, exact, approximate = support_pair
     queries = vectors[:50] + 0.01
@@ -90,16 +95,19 @@ def test_nearest_lists_agree(support_pair):
                                rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_add_makes_new_points_findable(support_pair):
     vectors, good, predictions, _, _ = support_pair
     approximate = ApproximateSupport(vectors[:1000], good[:1000], random_state=1)
     far = vectors[:5] + 100.0
-    approximate.add(far, np.full(5, -1))
-    _, nearest, d_nearest = approximate.search(far, predictions[:5], 100)
+    extended = approximate.with_points(far, np.full(5, -1))
+    assert approximate.n_support == 1000  # the old set is unchanged
+    _, nearest, d_nearest = extended.search(far, predictions[:5], 100)
     assert_array_equal(nearest, np.arange(1000, 1005))
     assert_array_equal(d_nearest, np.zeros(5))
 
 
+@pytest.mark.slow
 def test_same_seed_same_graph(support_pair):
     vectors, good, predictions, _, approximate = support_pair
     again = ApproximateSupport(vectors, good, random_state=0)
@@ -109,12 +117,14 @@ def test_same_seed_same_graph(support_pair):
         assert_array_equal(a, b)
 
 
-def test_factory_switches_at_threshold():
-    assert make_support_factory("auto", APPROXIMATE_THRESHOLD - 1, 0) is ExactSupport
-    assert make_support_factory("exact", 10 * APPROXIMATE_THRESHOLD, 0) is ExactSupport
-    factory = make_support_factory("auto", APPROXIMATE_THRESHOLD, 0)
+def test_auto_switches_at_threshold():
+    assert resolve_search("auto", APPROXIMATE_THRESHOLD - 1) == "exact"
+    assert resolve_search("exact", 10 * APPROXIMATE_THRESHOLD) == "exact"
+    assert resolve_search("auto", APPROXIMATE_THRESHOLD) == "approximate"
+    assert support_factory("exact", 0) is ExactSupport
+    factory = support_factory("approximate", 3)
     assert factory.func is ApproximateSupport
-    assert make_support_factory("approximate", 10, 3).keywords == {"random_state": 3}
+    assert factory.keywords == {"random_state": 3}
 
 
 def test_missing_pynndescent_gives_clear_error(monkeypatch):
@@ -123,11 +133,12 @@ def test_missing_pynndescent_gives_clear_error(monkeypatch):
         importlib.util, "find_spec",
         lambda name, *args: None if name == "pynndescent" else real_find_spec(name),
     )
-    with pytest.raises(ImportError, match=r"pip install sdm_sklearn\[approximate\]"):
-        make_support_factory("approximate", 10, 0)
-    assert make_support_factory("auto", 10 * APPROXIMATE_THRESHOLD, 0) is ExactSupport
+    with pytest.raises(ImportError, match=r"pip install pynndescent"):
+        resolve_search("approximate", 10)
+    assert resolve_search("auto", 10 * APPROXIMATE_THRESHOLD) == "exact"
 
 
+@pytest.mark.slow
 def test_classifier_with_approximate_search_matches_exact_closely():
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(loc=c, size=(150, 5)) for c in (-2, 0, 2)])

@@ -403,9 +403,9 @@ def test_duplicated_rows_q_of_queries_matches_brute_force(duplicated):
 
 def test_duplicated_rows_self_match_skips_only_itself(duplicated):
     model, _, _ = duplicated
-    support = model._model.support
+    support = model._model.index.support
     good = support.good_labels
-    predictions = model._model.support_predictions
+    predictions = model._model.index.predictions
     self_indices = np.arange(support.n_support)
     q, nearest, _ = support.search(
         support.vectors, predictions, model.max_similarity_,

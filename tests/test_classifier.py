@@ -22,7 +22,9 @@ from sdm_sklearn import (
     SDMClassifier,
     SmallRegionWarning,
 )
-from sdm_sklearn.classifier import UNCERTAINTY_COLUMNS
+from sdm_sklearn._features import PRODUCER_ROWS
+from sdm_sklearn._model import UNCERTAINTY_COLUMNS
+from sdm_sklearn._training import resolve_epochs
 
 # Small settings that still learn the blobs below and find a region.
 FAST = dict(n_exemplar_dims=8, n_iterations=1, n_epochs=10, learning_rate=3e-2,
@@ -293,11 +295,13 @@ def test_producer_is_fitted_on_support_rows_only(blobs, recorder_log):
     for owner, fitted_ids in fits:
         transformed = [ids for o, kind, ids in recorder_log
                        if o == owner and kind == "transform"]
-        # fit_transform on the support rows, then transform on calibration.
-        assert len(transformed) == 2
+        # fit_transform on the support rows, then transform on calibration
+        # rows in fixed blocks (the last one padded with its last row).
         assert_array_equal(transformed[0], fitted_ids)
-        assert len(np.intersect1d(fitted_ids, transformed[1])) == 0
-        assert_array_equal(np.sort(np.concatenate([fitted_ids, transformed[1]])),
+        assert all(len(ids) == PRODUCER_ROWS for ids in transformed[1:])
+        calibration_ids = np.unique(np.concatenate(transformed[1:]))
+        assert len(np.intersect1d(fitted_ids, calibration_ids)) == 0
+        assert_array_equal(np.sort(np.concatenate([fitted_ids, calibration_ids])),
                            np.arange(len(X)))
     # The kept producer belongs to the kept iteration's support set.
     kept = [ids for owner, ids in fits if owner == id(clf.estimator_)]
@@ -314,8 +318,10 @@ def test_frozen_producer_is_never_refitted(blobs, recorder_log):
     clf = SDMClassifier(frozen, **dict(FAST, n_iterations=2)).fit(X_ids, y)
     assert clf.estimator_ is frozen
     assert [kind for _, kind, _ in recorder_log if kind == "fit"] == []
-    # The frozen producer transformed all rows at once.
-    assert_array_equal(recorder_log[0][2], np.arange(len(X)))
+    # The frozen producer transformed all rows once, in fixed blocks.
+    seen = np.concatenate([ids for _, kind, ids in recorder_log])
+    assert_array_equal(np.unique(seen), np.arange(len(X)))
+    assert len(recorder_log) == -(-len(X) // PRODUCER_ROWS)
 
 
 def test_producer_without_transform_raises(blobs):
@@ -440,9 +446,8 @@ def test_large_balanced_region_does_not_warn():
 )
 def test_auto_epochs_give_about_a_thousand_steps(n_samples, batch_size, expected):
     # calibration_size=0.5: half of the points form the support split
-    clf = SDMClassifier(batch_size=batch_size)
-    assert clf._resolve_epochs(n_samples // 2) == expected
-    assert SDMClassifier(n_epochs=7)._resolve_epochs(n_samples // 2) == 7
+    assert resolve_epochs("auto", n_samples // 2, batch_size) == expected
+    assert resolve_epochs(7, n_samples // 2, batch_size) == 7
 
 
 def test_auto_epochs_recorded_after_fit(blobs):

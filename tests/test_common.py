@@ -1,6 +1,7 @@
 """scikit-learn's common estimator checks on SDMClassifier."""
 
 import pytest
+from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
@@ -21,20 +22,49 @@ ESTIMATORS = [
     SDMClassifier(
         estimator=StandardScaler(), n_iterations=1, n_epochs=5, random_state=0
     ),
+    # The input tags follow the producer: this one accepts NaN and removes it.
+    SDMClassifier(
+        estimator=SimpleImputer(), n_iterations=1, n_epochs=5, random_state=0
+    ),
 ]
+IDS = ["raw", "scaler", "imputer"]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failed_checks(estimator):
+    """The producers' tags say what they accept, not what they return.
+
+    StandardScaler accepts NaN and returns it, SimpleImputer accepts sparse
+    input and returns it sparse; SDMClassifier then rejects those features
+    with a clear error.
+    """
+    if isinstance(estimator.estimator, StandardScaler):
+        return {"check_estimators_pickle": "StandardScaler returns NaN"}
+    if isinstance(estimator.estimator, SimpleImputer):
+        return {"check_estimator_sparse_tag": "SimpleImputer returns sparse data"}
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+def test_input_tags_follow_the_producer():
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.utils import get_tags
+
+    assert not get_tags(SDMClassifier()).input_tags.sparse
+    assert not get_tags(SDMClassifier()).input_tags.allow_nan
+    assert get_tags(SDMClassifier(TruncatedSVD())).input_tags.sparse
+    assert get_tags(SDMClassifier(ESTIMATORS[2].estimator)).input_tags.allow_nan
+
+
 # parametrize_with_checks does not run the two checks below.
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["raw", "scaler"])
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
 def test_param_validation(estimator):
     check_param_validation(type(estimator).__name__, estimator)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=["raw", "scaler"])
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
 def test_dataframe_column_names_consistency(estimator):
     check_dataframe_column_names_consistency(type(estimator).__name__, estimator)

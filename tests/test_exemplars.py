@@ -131,10 +131,10 @@ def test_ensemble_admits_only_when_all_members_agree(data):
                         random_state=0).fit(X, y)
     frame = clf.predict_uncertainty(X_test)
     assert "admitted_ensemble" in frame.columns
-    assert len(clf._ensemble) == 3
+    assert len(clf._model.members) == 2
     assert not (frame["admitted_ensemble"] & ~frame["admitted_lower"]).any()
-    members = [model.uncertainty(model.evaluate(clf._features(X_test, p, model)))
-               for p, model in clf._ensemble]
+    members = [model.uncertainty(X_test)
+               for model in (clf._model, *clf._model.members)]
     expected = np.logical_and.reduce(
         [m["admitted_lower"] & (m["prediction"] == members[0]["prediction"])
          for m in members]

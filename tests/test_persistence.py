@@ -26,6 +26,7 @@ skops_io = pytest.importorskip("skops.io")
 # user loads with ``trusted=SKOPS_TRUSTED_TYPES`` after reviewing them.
 SKOPS_TRUSTED_TYPES = [
     "sdm_sklearn._adaptor.ExemplarAdaptor",
+    "sdm_sklearn._evaluation.SupportIndex",
     "sdm_sklearn._model.CalibrationRecord",
     "sdm_sklearn._model.SDMModel",
     "sdm_sklearn._neighbors.ExactSupport",

@@ -6,16 +6,20 @@ here, with small integer or few-valued inputs so that ties are common.
 """
 
 import math
+import warnings
+from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import softmax as scipy_softmax
 
-from sdm_sklearn import sdm_activation
+from sdm_sklearn import SDMClassifier, sdm_activation
 from sdm_sklearn._calibration import distance_quantile, high_reliability_region
+from sdm_sklearn._labels import as_ids, resolve_rejection_label, selective_labels
 from sdm_sklearn._neighbors import ExactSupport
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
@@ -159,7 +163,7 @@ def search_inputs(draw):
 
 
 def _brute_force_search(support, good, query, prediction, max_similarity, skip):
-    """SPEC sec. 2 by sorting: the run of good points, bad first on ties.
+    """The definition of q by sorting: the run of good points, bad first on ties.
 
     Returns q, the distance to the nearest support point and the indices of
     all the support points at that distance.
@@ -184,15 +188,19 @@ def _brute_force_search(support, good, query, prediction, max_similarity, skip):
 
 
 @PROPERTY_SETTINGS
-@given(search_inputs(), st.sampled_from([None, 64]))
-def test_exact_search_matches_brute_force(inputs, block_bytes):
+@given(search_inputs(), st.sampled_from([None, 64]), st.sampled_from([1, 10]),
+       st.sampled_from([1, 2]))
+def test_exact_search_matches_brute_force(inputs, block_bytes, repeat, n_jobs):
     support, good, queries, predictions, max_similarity, self_match = inputs
-    kwargs = {} if block_bytes is None else {
-        "block_bytes": block_bytes, "min_block_rows": 1}
-    index = ExactSupport(support, good, **kwargs)
+    if not self_match:
+        # up to 80 queries: several blocks of 32 rows with block_bytes=64
+        queries = np.tile(queries, (repeat, 1))
+        predictions = np.tile(predictions, repeat)
+    index = ExactSupport(support, good, block_bytes=block_bytes)
     self_indices = np.arange(len(queries)) if self_match else None
     q, nearest, d_nearest = index.search(
-        queries, predictions, max_similarity, self_indices=self_indices
+        queries, predictions, max_similarity, self_indices=self_indices,
+        n_jobs=n_jobs,
     )
     for i, (query, prediction) in enumerate(zip(queries, predictions, strict=True)):
         expected_q, expected_distance, tied = _brute_force_search(
@@ -214,7 +222,8 @@ def test_exact_search_matches_brute_force(inputs, block_bytes):
 
 
 def _literal_region(q_prime, probabilities, y, alpha):
-    """SPEC sec. 8, step by step."""
+    """Alg. 1 step by step; alpha read as the decimal it prints as."""
+    gap = 1 - Fraction(repr(alpha))
     n_classes = probabilities.shape[1]
     candidates = sorted({v for v in q_prime if math.floor(v) > 0})
     for candidate in candidates:
@@ -226,7 +235,7 @@ def _literal_region(q_prime, probabilities, y, alpha):
                 if q_prime[i] >= candidate and y[i] == c
             )
             n = len(values)
-            psi.append(values[min(math.floor((1 - alpha) * n), n - 1)] if n else 0.0)
+            psi.append(values[min(math.floor(gap * n), n - 1)] if n else 0.0)
         if all(value >= alpha for value in psi):
             return candidate, np.array(psi)
     return math.inf, np.full(n_classes, np.inf)
@@ -256,3 +265,94 @@ def test_high_reliability_region_matches_algorithm_1(inputs):
     expected_q_min, expected_psi = _literal_region(q_prime, probabilities, y, alpha)
     assert q_min == expected_q_min
     assert_array_equal(psi, expected_psi)
+
+
+# ------------------------------------------- silent wrong answers, generated
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    """A small fitted model with a region, for the generated checks below."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(loc=c, size=(120, 4)) for c in (-2.0, 0.0, 2.0)])
+    y = np.repeat([0, 1, 2], 120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = SDMClassifier(n_exemplar_dims=6, n_iterations=1, n_epochs=6,
+                            learning_rate=3e-2, alpha=0.9, random_state=0).fit(X, y)
+    queries = np.vstack([X[::3], rng.normal(scale=3.0, size=(60, 4))])
+    whole = clf.predict_uncertainty(queries).to_numpy().astype(str)
+    return clf, queries, whole
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6),
+       st.sampled_from(["C", "F", "float32", "strided"]), st.sampled_from([1, 2]))
+def test_a_row_answers_the_same_in_any_batch_layout_and_threads(
+        small_model, sizes, layout, n_jobs):
+    clf, queries, whole = small_model
+    clf.set_params(n_jobs=n_jobs)
+    start = 0
+    for size in sizes:
+        rows = np.arange(start, min(start + size, len(queries)))
+        start += size
+        if len(rows) == 0:
+            break
+        part = queries[rows]
+        if layout == "F":
+            part = np.asfortranarray(part)
+        elif layout == "float32":
+            part = part.astype(np.float32).astype(np.float64)
+            expected = clf.predict_uncertainty(part).to_numpy().astype(str)
+            got = clf.predict_uncertainty(part.astype(np.float32))
+            assert_array_equal(got.to_numpy().astype(str), expected)
+            continue
+        elif layout == "strided":
+            wide = np.repeat(part, 2, axis=1)
+            part = wide[:, ::2]
+        got = clf.predict_uncertainty(part).to_numpy().astype(str)
+        assert_array_equal(got, whole[rows])
+    clf.set_params(n_jobs=None)
+
+
+LABEL_SETS = [
+    np.array([0, 1, 2]), np.array([-1, 0, 1], dtype=np.int8),
+    np.array([0, 255], dtype=np.uint8), np.array([0.0, 2.5]),
+    np.array([False, True]), np.array(["0", "1", "2"]), np.array(["a", "b"]),
+    np.array(["x", 3], dtype=object),
+]
+
+
+@PROPERTY_SETTINGS
+@given(st.sampled_from(range(len(LABEL_SETS))),
+       st.one_of(st.none(), st.integers(-300, 300), st.text(max_size=3),
+                 st.floats(allow_nan=False, allow_infinity=False, width=32)),
+       st.lists(st.booleans(), min_size=1, max_size=30))
+def test_rejection_marker_stays_distinguishable(label_set, marker, admitted):
+    classes = LABEL_SETS[label_set]
+    try:
+        resolved = resolve_rejection_label(marker, classes)
+    except ValueError:
+        assert np.any(classes == np.asarray(marker, dtype=object))
+        return
+    admitted = np.array(admitted)
+    predictions = classes[np.arange(len(admitted)) % len(classes)]
+    out = selective_labels(predictions, admitted, resolved, classes)
+    for value, admit, prediction in zip(out.tolist(), admitted, predictions.tolist(),
+                                        strict=True):
+        if admit:
+            assert value == prediction and type(value) is type(prediction)
+        else:
+            assert value == resolved and value not in classes.tolist()
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(st.one_of(st.integers(-5, 10**6), st.text(max_size=4),
+                          st.floats(allow_nan=False, width=32)),
+                min_size=3, max_size=3))
+def test_ids_keep_their_values_and_kinds(values):
+    ids = as_ids(values, 3)
+    assert [type(v) for v in ids.tolist()] == [type(v) for v in values] or (
+        ids.dtype != object and len({type(v) for v in values}) == 1
+    )
+    assert ids.tolist() == values

@@ -225,13 +225,15 @@ def test_many_blocks_equal_one_block_on_integer_points():
     one = ExactSupport(support, good).search(
         queries, predictions, 1000, self_indices=self_indices
     )
-    # 3 rows of 50 float32 products per block: 24 blocks, the last one short.
-    blocked = ExactSupport(support, good, block_bytes=3 * 50 * 4,
-                           min_block_rows=1).search(
-        queries, predictions, 1000, self_indices=self_indices
-    )
-    for a, b in zip(one, blocked, strict=True):
-        assert_array_equal(a, b)
+    # At most 32 query rows per block: 3 blocks, the last one padded; the
+    # blocks also spread over two threads.
+    blocked = ExactSupport(support, good, block_bytes=3 * 50 * 4)
+    assert blocked.block_rows == 32
+    for n_jobs in (1, 2):
+        result = blocked.search(queries, predictions, 1000,
+                                self_indices=self_indices, n_jobs=n_jobs)
+        for a, b in zip(one, result, strict=True):
+            assert_array_equal(a, b)
 
 
 def test_many_blocks_equal_one_block_on_float_points():
@@ -241,9 +243,8 @@ def test_many_blocks_equal_one_block_on_float_points():
     queries = rng.normal(size=(45, 5)).astype(np.float32)
     predictions = rng.randint(0, 2, size=45)
     one = ExactSupport(support, good).search(queries, predictions, 1000)
-    blocked = ExactSupport(support, good, block_bytes=2 * 80 * 4,
-                           min_block_rows=1).search(
-        queries, predictions, 1000
+    blocked = ExactSupport(support, good, block_bytes=2 * 80 * 4).search(
+        queries, predictions, 1000, n_jobs=2
     )
     for a, b in zip(one, blocked, strict=True):
         assert_array_equal(a, b)
@@ -253,15 +254,17 @@ def test_many_blocks_equal_one_block_on_float_points():
     np.testing.assert_allclose(one[2], expected[2], rtol=1e-12)
 
 
-def test_add_extends_the_support_set():
+def test_with_points_extends_a_new_support_set():
     support, good = np.array([[0.0], [4.0]]), np.array([0, 0])
     index = ExactSupport(support, good)
     queries, predictions = np.array([[0.5], [3.5]]), np.array([0, 0])
     assert_array_equal(index.search(queries, predictions, 100)[0], [2, 2])
     # A bad point at 2 sits between each query and the far good point.
-    index.add(np.array([[2.0]]), np.array([-1]))
-    assert index.n_support == 3
-    q, nearest, d_nearest = index.search(queries, predictions, 100)
+    extended = index.with_points(np.array([[2.0]]), np.array([-1]))
+    assert index.n_support == 2  # the old set is unchanged
+    assert_array_equal(index.search(queries, predictions, 100)[0], [2, 2])
+    assert extended.n_support == 3
+    q, nearest, d_nearest = extended.search(queries, predictions, 100)
     assert_array_equal(q, [1, 1])
     assert_array_equal(nearest, [0, 1])
     assert_array_equal(d_nearest, [0.5, 0.5])

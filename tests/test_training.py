@@ -1,4 +1,6 @@
-"""Tests for the stratified split and one training iteration (SPEC.md sec. 7)."""
+"""Tests for the stratified split and one training iteration (paper, sec. 3.1.6)."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from sdm_sklearn._adam import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
 from sdm_sklearn._adaptor import ExemplarAdaptor
 from sdm_sklearn._neighbors import ExactSupport
 from sdm_sklearn._splitting import stratified_split
-from sdm_sklearn._training import train_iteration
+from sdm_sklearn._training import Progress, TrainingConfig, _train_iteration
 
 CLASS_SIZES = [2, 3, 10, 7]
 Y_SPLIT = np.repeat(np.arange(4), CLASS_SIZES)
@@ -68,14 +70,22 @@ def splits():
 
 
 def _train(splits, seed, n_epochs, learning_rate=1e-2):
+    """One iteration; its losses, best epoch and the adaptor kept."""
     X_tr, y_tr, X_ca, y_ca = splits
-    return train_iteration(
-        X_tr, y_tr, X_ca, y_ca,
-        n_classes=N_CLASSES, n_exemplar_dims=N_DIMS, n_epochs=n_epochs,
-        batch_size=16, learning_rate=learning_rate, max_similarity=40,
-        standardize="feature", support_factory=ExactSupport,
-        rng=np.random.default_rng(seed),
+    config = TrainingConfig(
+        n_exemplar_dims=N_DIMS, n_iterations=1, n_epochs=n_epochs,
+        learning_rate=learning_rate, batch_size=16, calibration_size=0.5,
+        max_similarity=40, standardize="feature", search="exact",
+        ensemble=False, n_jobs=1,
     )
+    losses, best = _train_iteration(
+        X_tr, y_tr, X_ca, y_ca, n_classes=N_CLASSES, config=config,
+        n_epochs=n_epochs, max_similarity=40, factory=ExactSupport,
+        rng=np.random.default_rng(seed), progress=Progress(0, 1, n_epochs),
+        iteration=0,
+    )
+    return SimpleNamespace(losses=losses, best_epoch=best.epoch,
+                           best_loss=losses[best.epoch], adaptor=best.adaptor)
 
 
 def _cross_entropy_adam_epoch(params, X, y, order, batch_size, learning_rate):
@@ -139,7 +149,8 @@ def test_first_epoch_is_softmax_cross_entropy_training(splits):
     initial = ExemplarAdaptor(location, scale, N_DIMS, N_CLASSES, rng).params
     order = rng.permutation(len(y_tr))
     standardized = (X_tr - location) / scale
-    assert_allclose(result.support_features, standardized, rtol=1e-5, atol=1e-5)
+    assert_allclose(result.adaptor.standardize(X_tr), standardized, rtol=1e-5,
+                    atol=1e-5)
 
     start = _unflatten(initial, X_tr.shape[1])
     expected = _cross_entropy_adam_epoch(

@@ -1,0 +1,185 @@
+"""One split against a support set: q, d_nearest, d and the loss.
+
+Training evaluates after every epoch, and the fitted model evaluates new
+inputs, through the same functions, so the calibration state the fitted
+model keeps is exactly what training computed at its best epoch:
+
+- :func:`index_support` builds the search structure of the support split
+  under an adaptor;
+- :func:`evaluate_support` searches the support split against itself
+  (self-matches skipped; d from its own eCDFs, empty classes skipped), for
+  the training weights of the next epoch;
+- :func:`evaluate_calibration` searches the calibration split and builds
+  its eCDFs (the d of calibration points and of every later query);
+- :func:`evaluate_queries` searches new inputs with stored eCDFs.
+
+None of it knows anything of scikit-learn.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._activation import sdm_loss
+from ._calibration import class_distance_values, distance_quantile
+from ._neighbors import good_classes
+
+
+@dataclass(frozen=True)
+class SupportIndex:
+    """The support split indexed under one adaptor state.
+
+    Attributes
+    ----------
+    support : ExactSupport or ApproximateSupport
+        The search structure (see :mod:`sdm_sklearn._neighbors`).
+    projection : ndarray of shape (n_dims, n_features)
+        Search vectors are ``standardized @ projection.T``.
+    predictions : ndarray of shape (n_support,)
+        Encoded predictions of the support points.
+    """
+
+    support: object
+    projection: np.ndarray
+    predictions: np.ndarray
+
+
+@dataclass(frozen=True)
+class SplitState:
+    """Adaptor outputs and search results for the rows of one split."""
+
+    logits: np.ndarray
+    predictions: np.ndarray
+    q: np.ndarray
+    nearest: np.ndarray
+    d_nearest: np.ndarray
+    d: np.ndarray
+
+
+def index_support(adaptor, standardized, labels, support_factory):
+    """Search structure of the support split under the current adaptor.
+
+    Parameters
+    ----------
+    adaptor : ExemplarAdaptor
+    standardized : ndarray of shape (n_support, n_features)
+    labels : ndarray of shape (n_support,)
+        Encoded true labels.
+    support_factory : callable
+        ``support_factory(vectors, good_labels)`` returns the search structure.
+
+    Returns
+    -------
+    index : SupportIndex
+    vectors : ndarray of shape (n_support, n_dims)
+        Search vectors of the support points.
+    logits : ndarray of shape (n_support, n_classes)
+    """
+    projection = adaptor.search_projection()
+    vectors = adaptor.search_vectors(standardized, projection)
+    logits = adaptor.logits(standardized)
+    predictions = np.argmax(logits, axis=1)
+    support = support_factory(vectors, good_classes(predictions, labels))
+    return SupportIndex(support, projection, predictions), vectors, logits
+
+
+def _search(index, vectors, logits, max_similarity, n_jobs, self_indices=None):
+    predictions = np.argmax(logits, axis=1)
+    q, nearest, d_nearest = index.support.search(
+        vectors, predictions, max_similarity, self_indices=self_indices,
+        n_jobs=n_jobs,
+    )
+    return predictions, q, nearest, d_nearest
+
+
+def _search_inputs(index, adaptor, standardized, max_similarity, n_jobs):
+    logits = adaptor.logits(standardized)
+    vectors = adaptor.search_vectors(standardized, index.projection)
+    return (logits,) + _search(index, vectors, logits, max_similarity, n_jobs)
+
+
+def evaluate_support(index, vectors, logits, labels, max_similarity, n_jobs):
+    """The support split against itself: the training weights q and d.
+
+    Each point's self-match is skipped; d comes from the split's own eCDFs,
+    leaving out classes without in-distribution points (see
+    :func:`sdm_sklearn._calibration.distance_quantile`).
+
+    Parameters
+    ----------
+    index : SupportIndex
+    vectors, logits : ndarray
+        Outputs of :func:`index_support`.
+    labels : ndarray of shape (n_support,)
+    max_similarity : int
+    n_jobs : int
+
+    Returns
+    -------
+    state : SplitState
+    """
+    predictions, q, nearest, d_nearest = _search(
+        index, vectors, logits, max_similarity, n_jobs,
+        self_indices=np.arange(len(logits)),
+    )
+    values = class_distance_values(d_nearest, labels, q, logits.shape[1])
+    d = distance_quantile(d_nearest, values, skip_empty_classes=True)
+    return SplitState(logits, predictions, q, nearest, d_nearest, d)
+
+
+def evaluate_calibration(index, adaptor, standardized, labels, max_similarity,
+                         n_jobs):
+    """The calibration split against the support set, with its own eCDFs.
+
+    Parameters
+    ----------
+    index : SupportIndex
+    adaptor : ExemplarAdaptor
+    standardized : ndarray of shape (n_calibration, n_features)
+    labels : ndarray of shape (n_calibration,)
+        Encoded true labels.
+    max_similarity : int
+    n_jobs : int
+
+    Returns
+    -------
+    state : SplitState
+    distance_values : list of ndarray
+        Sorted d_nearest of the in-distribution points of every class.
+    """
+    logits, predictions, q, nearest, d_nearest = _search_inputs(
+        index, adaptor, standardized, max_similarity, n_jobs
+    )
+    values = class_distance_values(d_nearest, labels, q, logits.shape[1])
+    d = distance_quantile(d_nearest, values)
+    return SplitState(logits, predictions, q, nearest, d_nearest, d), values
+
+
+def evaluate_queries(index, adaptor, standardized, max_similarity,
+                     distance_values, n_jobs):
+    """New inputs against the support set, with the calibration eCDFs.
+
+    Parameters
+    ----------
+    index : SupportIndex
+    adaptor : ExemplarAdaptor
+    standardized : ndarray of shape (n_samples, n_features)
+    max_similarity : int
+    distance_values : list of ndarray
+        Output of :func:`evaluate_calibration`.
+    n_jobs : int
+
+    Returns
+    -------
+    state : SplitState
+    """
+    logits, predictions, q, nearest, d_nearest = _search_inputs(
+        index, adaptor, standardized, max_similarity, n_jobs
+    )
+    d = distance_quantile(d_nearest, distance_values)
+    return SplitState(logits, predictions, q, nearest, d_nearest, d)
+
+
+def balanced_loss(state, labels):
+    """Mean over classes of the per-class mean SDM loss (paper, sec. 3.1.6)."""
+    return sdm_loss(state.logits, labels, state.q, state.d, class_balanced=True)
