@@ -61,13 +61,18 @@ calibrated = {
 # %%
 # Split-conformal prediction
 # --------------------------
-# The standard recipe: fit on one part of the training data; on the held-out
-# calibration part, score each point by ``1 - p_y`` (one minus the
-# probability of its true class); take the ``ceil((n + 1)(1 - eps)) / n``
-# empirical quantile of these scores. The prediction set of a new input
-# holds every class whose score is at most that quantile; it contains the
-# true class with probability at least ``1 - eps`` on exchangeable data. A
-# prediction is admitted when the set is a single class.
+# Fit on one part of the training data; on the held-out calibration part,
+# score each point by ``1 - p_y`` (one minus the probability of its true
+# class). With ``k = ceil((n + 1)(1 - eps))`` (here ``1 - eps = alpha``),
+# the threshold below is numpy's "higher" quantile at level ``k / n``. For
+# ``k < n``, as here, that is the ``(k + 1)``-th smallest of the ``n``
+# scores, one order statistic above the ``k``-th of the textbook recipe, so
+# its sets are at least as large (for ``k >= n`` it is the largest score;
+# for ``k > n`` the textbook threshold admits every class). The prediction set
+# of a new input holds every class whose score is at most the threshold;
+# with the ``k``-th it contains the true class with probability at least
+# ``1 - eps`` on exchangeable data, and the larger sets keep that guarantee.
+# A prediction is admitted when the set is a single class.
 X_proper, X_calibration, y_proper, y_calibration = train_test_split(
     X_train, y_train, test_size=0.5, stratify=y_train, random_state=0
 )

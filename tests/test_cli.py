@@ -267,9 +267,9 @@ def _write_bytes(path, data):
         (lambda tmp: tmp, "is not a file"),
         (lambda tmp: _write_bytes(tmp / "t.txt", b"x0,label\n1,a\n"),
          "unknown file type '\\.txt'"),
-        (lambda tmp: _write_bytes(tmp / "t.csv", b""), "cannot read"),
+        (lambda tmp: _write_bytes(tmp / "t.csv", b""), "t.csv is empty"),
         (lambda tmp: _write_bytes(tmp / "t.csv", b"\xff\xfe\x00\x81,\x90\n\x00"),
-         "cannot read"),
+         "cannot read .* UTF-16 byte-order mark; save it as UTF-8"),
         (lambda tmp: _write_bytes(tmp / "t.csv", b"x0,label\n"), "has no rows"),
         (lambda tmp: _write_bytes(tmp / "t.npz", b"not a zip archive"),
          "is not an NPZ archive"),
@@ -412,7 +412,7 @@ def test_renamed_columns_with_saved_model(saved_model, table, tmp_path, capsys):
 
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
-    (b"garbage, not a pickle", "cannot load a model from"),
+    (b"garbage, not a pickle", "is not a model saved by sdm_sklearn"),
     ("logistic", "holds a LogisticRegression, not an SDMClassifier"),
     ("unfitted", "holds an SDMClassifier that is not fitted"),
 ])
@@ -469,3 +469,439 @@ def test_train_and_model_are_exclusive(capsys):
               "--test", "b.csv"])
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ------------------------------------------------------ saved-model files
+
+
+@pytest.mark.parametrize("content", [
+    b"model,label\n1,a\n",  # joblib reads the 'm' as a pickle opcode: KeyError 109
+    b"x0,x1,label\n1,2,a\n",
+    b"cat,label\n1,a\n",  # 'c' imports a module named 'at,label': not a model
+    "npz",
+])
+def test_file_that_is_not_a_model(csv_files, tmp_path, capsys, content):
+    _, test = csv_files
+    path = tmp_path / "model.joblib"
+    if content == "npz":
+        with open(path, "wb") as handle:
+            np.savez(handle, X=np.ones((2, 2)))
+    else:
+        path.write_bytes(content)
+    assert main(["evaluate", "--model", str(path), "--test", str(test)]) == 2
+    err = _error_line(capsys)
+    assert err == (f"{ERROR_PREFIX}{path} is not a model saved by sdm_sklearn "
+                   "(evaluate --save)\n")
+
+
+# ------------------------------------------- checks before the (long) fit
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Make any fit fail the test: the error must come before it."""
+
+    def fit(self, X, y):
+        pytest.fail("SDMClassifier.fit was called before the input error")
+
+    monkeypatch.setattr(SDMClassifier, "fit", fit)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda frame: frame.drop(columns="x4"),
+     "has 4 feature columns, but {train} has 5; missing: ['x4']"),
+    (lambda frame: frame.assign(x5=1.0),
+     "has 6 feature columns, but {train} has 5; extra: ['x5']"),
+    (lambda frame: frame.rename(columns={"x0": "width"}),
+     "lacks {train}'s feature columns ['x0'] (it has ['width'] instead)"),
+    (lambda frame: frame.assign(
+        label=frame["label"].map({"ant": 0, "bee": 1, "cat": 2})),
+     "the labels are numbers, but {train}'s labels are strings: ant, bee, cat"),
+    (lambda frame: frame.assign(label=frame["label"] == "ant"),
+     "the labels are booleans, but {train}'s labels are strings"),
+    (lambda frame: frame.drop(columns="label"),
+     "has no label column 'label' (the label column of {train}); its columns "
+     "are: x0, x1, x2, x3, x4"),
+])
+def test_test_file_is_checked_before_fitting(csv_files, table, tmp_path, capsys,
+                                             no_fit, change, message):
+    train, _ = csv_files
+    path = tmp_path / "changed.csv"
+    change(table[N_TRAIN:]).to_csv(path, index=False)
+    assert main(["evaluate", "--train", str(train), "--test", str(path),
+                 *FAST]) == 2
+    assert message.format(train=train) in _error_line(capsys)
+
+
+def test_npz_test_file_is_checked_before_fitting(csv_files, tmp_path, capsys,
+                                                 no_fit):
+    train, _ = csv_files
+    path = tmp_path / "wide.npz"
+    np.savez(path, X=np.ones((4, 7)), y=np.array(["ant"] * 4))
+    assert main(["evaluate", "--train", str(train), "--test", str(path)]) == 2
+    assert f"has 7 feature columns, but {train} has 5" in _error_line(capsys)
+
+
+def test_saved_model_and_test_file_without_label_column(saved_model, table,
+                                                        tmp_path, capsys):
+    # Without a 'label' column, the last column would be taken as the label.
+    path = tmp_path / "unlabelled.csv"
+    table.drop(columns="label").to_csv(path, index=False)
+    assert main(["evaluate", "--model", str(saved_model), "--test", str(path)]) == 2
+    assert "has no label column: none is named 'label' or 'target', and its " \
+        "last column 'x4' is one of the model's features" in _error_line(capsys)
+
+
+def test_npz_model_and_table_without_label_column(table, tmp_path, capsys):
+    X, y = _features_and_labels(table)
+    train, saved = tmp_path / "train.npz", tmp_path / "model.joblib"
+    np.savez(train, X=X, y=y)
+    assert main(["evaluate", "--train", str(train), "--test", str(train), *FAST,
+                 "--save", str(saved)]) == 0
+    path = tmp_path / "unlabelled.csv"
+    pd.DataFrame(X, columns=list("abcde")).to_csv(path, index=False)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(saved), "--test", str(path)]) == 2
+    assert "no label column named 'label' or 'target', and its 5 columns are " \
+        "as many as the model's features" in _error_line(capsys)
+
+
+def test_label_named_marginal_is_refused_before_fitting(table, tmp_path, capsys,
+                                                        no_fit):
+    path = tmp_path / "marginal.csv"
+    table.replace({"label": {"cat": "marginal"}}).to_csv(path, index=False)
+    assert main(["evaluate", "--train", str(path), "--test", str(path)]) == 2
+    assert "'marginal' cannot be a label" in _error_line(capsys)
+
+
+def test_infinite_feature_values(table, tmp_path, capsys, no_fit):
+    path = tmp_path / "inf.csv"
+    table.assign(x2=table["x2"].where(table.index != 3, np.inf)).to_csv(
+        path, index=False)
+    assert main(["evaluate", "--train", str(path), "--test", str(path)]) == 2
+    assert "infinite values in feature columns ['x2']" in _error_line(capsys)
+
+
+# --------------------------------------------------- a saved row index
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_saved_row_index_is_dropped_with_a_warning(table, tmp_path, capsys,
+                                                   shuffle):
+    frame = table.sample(frac=1, random_state=0) if shuffle else table
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    saved = tmp_path / "model.joblib"
+    frame[:N_TRAIN].to_csv(train)  # with the index, as pandas does by default
+    frame[N_TRAIN:].to_csv(test)
+    assert main(["evaluate", "--train", str(train), "--test", str(test), *FAST,
+                 "--save", str(saved)]) == 0
+    captured = capsys.readouterr()
+    assert list(joblib.load(saved).feature_names_in_) == [
+        "x0", "x1", "x2", "x3", "x4"]
+    assert f"{N_TRAIN} rows, 5 features, 3 classes" in captured.out
+    for path in (train, test):
+        assert (f"warning: {path}: ignored the first column 'Unnamed: 0', a row "
+                "index saved with the data") in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_first_column_that_is_not_an_index_is_kept(table, tmp_path, capsys):
+    path, saved = tmp_path / "data.csv", tmp_path / "model.joblib"
+    # Named "index" but with repeated values: a feature, not a row index.
+    table.assign(index=np.arange(len(table)) % 7)[
+        ["index", *table.columns]].to_csv(path, index=False)
+    assert main(["evaluate", "--train", str(path), "--test", str(path), *FAST,
+                 "--save", str(saved)]) == 0
+    assert "index" in joblib.load(saved).feature_names_in_
+    assert "ignored the first column" not in capsys.readouterr().err
+
+
+# ------------------------------------------------------- seed, progress
+
+
+def _without_fit_time(output):
+    return re.sub(r"Fitted in [0-9.]+ s", "Fitted in _ s", output)
+
+
+def test_evaluate_is_seeded_by_default(csv_files, tmp_path, capsys):
+    train, test = csv_files
+    outputs = []
+    for run in range(2):
+        out = tmp_path / f"predictions{run}.csv"
+        assert main(["evaluate", "--train", str(train), "--test", str(test),
+                     "--set", "n_iterations=1", "--set", "n_epochs=3",
+                     "--predictions", str(out)]) == 0
+        outputs.append(_without_fit_time(capsys.readouterr().out))
+    assert "3 classes, random_state=0\n" in outputs[0]
+    assert outputs[0].replace("predictions0", "predictions1") == outputs[1]
+    assert_frame_equal(pd.read_csv(tmp_path / "predictions0.csv"),
+                       pd.read_csv(tmp_path / "predictions1.csv"))
+
+
+def test_user_seed_is_used_and_printed(csv_files, tmp_path, capsys):
+    train, test = csv_files
+    saved = tmp_path / "model.joblib"
+    assert main(["evaluate", "--train", str(train), "--test", str(test),
+                 "--set", "n_iterations=1", "--set", "n_epochs=3",
+                 "--set", "random_state=7", "--save", str(saved)]) == 0
+    assert "random_state=7\n" in capsys.readouterr().out
+    assert joblib.load(saved).random_state == 7
+    assert main(["evaluate", "--model", str(saved), "--test", str(test)]) == 0
+    assert "alpha=0.95, random_state=7\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("threshold, settings, progress", [
+    (None, [], False),  # 160 x 5 values: far below the default threshold
+    (800, [], True),  # 160 x 5 = 800 values reach it
+    (800, ["--set", "verbose=0"], False),  # the user's choice wins
+    (None, ["--set", "verbose=1"], True),
+])
+def test_progress_of_large_fits(csv_files, capsys, monkeypatch, threshold,
+                                settings, progress):
+    from sdm_sklearn import _cli
+
+    if threshold is not None:
+        monkeypatch.setattr(_cli, "PROGRESS_VALUES", threshold)
+    train, test = csv_files
+    assert main(["evaluate", "--train", str(train), "--test", str(test), *FAST,
+                 *settings]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("[SDMClassifier]")]
+    assert bool(lines) is progress
+    if progress:  # between the announcement of the fit and its end
+        assert out.index("Fitting SDMClassifier") < out.index(lines[0])
+        assert out.index(lines[-1]) < out.index("Fitted in")
+
+
+# --------------------------------------------------------------- label kinds
+
+
+@pytest.fixture(scope="module")
+def digits_frame():
+    from sklearn.datasets import load_digits
+
+    return load_digits(as_frame=True).frame[:400]
+
+
+@pytest.mark.parametrize("kind", ["int", "str", "bool", "category", "pd-str"])
+def test_label_kinds(digits_frame, tmp_path, capsys, kind):
+    # 400 digits at alpha 0.9: a region exists, and (for the ten-class
+    # labels) rests on few calibration points of some classes, which
+    # SmallRegionWarning names.
+    frame = digits_frame.copy()
+    suffix = ".csv"
+    if kind == "str":
+        frame["target"] = "digit " + frame["target"].astype(str)
+    elif kind == "bool":
+        frame["target"] = frame["target"] < 5
+    elif kind in ("category", "pd-str"):
+        pytest.importorskip("pyarrow")
+        suffix = ".parquet"
+        text = "digit " + frame["target"].astype(str)
+        frame["target"] = (text.astype("category") if kind == "category"
+                           else text.astype("str"))
+    path = tmp_path / f"digits{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    status = main(["evaluate", "--train", str(path), "--test", str(path),
+                   "--alpha", "0.9", "--set", "n_iterations=1"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert all(line.startswith("warning: ") for line in captured.err.splitlines())
+    assert "region at alpha=0.9: q'_min = " in captured.out
+    expected = {"int": ["0", "9"], "str": ["digit 0", "digit 9"],
+                "bool": ["False", "True"]}.get(kind, ["digit 0", "digit 9"])
+    rows = captured.out.splitlines()
+    for label in expected:
+        assert any(row.startswith(f"{label} ") for row in rows), label
+
+
+# ------------------------------------------------------- usage errors, demo
+
+
+def _usage_error(capsys, argv, prog):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m sdm_sklearn {prog}: error: "), err
+    assert err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--alpha", "2"], "argument --alpha: expected a target accuracy in (0.5, 1]"),
+    (["--alpha", "0.5"], "argument --alpha: expected a target accuracy"),
+    (["--alpha", "nan"], "argument --alpha: expected a target accuracy"),
+    (["--alpha", "high"], "argument --alpha: expected a target accuracy"),
+    (["--random-state", "-1"],
+     "argument --random-state: expected an integer seed in [0, 2**32 - 1]; got '-1'"),
+    (["--random-state", "4294967296"], "argument --random-state: expected"),
+    (["--random-state", "0.5"], "argument --random-state: expected"),
+])
+def test_demo_rejects_bad_options(capsys, argv, message):
+    assert message in _usage_error(capsys, ["demo", *argv], "demo")
+
+
+def test_demo_brief_is_gone(capsys):
+    # The summary is now the default output; --tables adds the tables.
+    with pytest.raises(SystemExit):
+        main(["demo", "--brief"])
+    assert capsys.readouterr().err == (
+        "python -m sdm_sklearn: error: unrecognized arguments: --brief\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train", "a.csv", "--test", "b.csv", "--alpha", "1.5"],
+     "argument --alpha: expected a target accuracy in (0.5, 1], e.g. 0.95; got "
+     "'1.5'"),
+    (["--train", "a.csv"], "the following arguments are required: --test"),
+])
+def test_evaluate_usage_errors_are_one_line(capsys, argv, message):
+    assert message in _usage_error(capsys, ["evaluate", *argv], "evaluate")
+
+
+@pytest.fixture
+def fast_demo(monkeypatch):
+    """The demo on 400 training and 60 test images, with one cheap peer."""
+    import functools
+
+    from sklearn.naive_bayes import GaussianNB
+
+    from sdm_sklearn import _demo
+    from sdm_sklearn.datasets import make_shifted_digits
+
+    def small_digits(random_state):
+        X_train, y_train, test_sets = make_shifted_digits(random_state=random_state)
+        return X_train[:400], y_train[:400], {
+            name: (X[:60], y[:60]) for name, (X, y) in test_sets.items()
+        }
+
+    monkeypatch.setattr(_demo, "make_shifted_digits", small_digits)
+    monkeypatch.setattr(_demo, "SDMClassifier",
+                        functools.partial(SDMClassifier, n_iterations=1))
+    monkeypatch.setattr(_demo, "_softmax_baselines",
+                        lambda: {"softmax threshold": GaussianNB()})
+    return _demo
+
+
+DEMO_COLUMNS = ("admitted", "n admitted", "accuracy", "worst class acc",
+                "worst prediction acc")
+DEMO_TEST_SETS = ("in-distribution", "shifted", "out-of-distribution")
+
+
+@pytest.mark.filterwarnings("ignore::sdm_sklearn.SmallRegionWarning")
+@pytest.mark.parametrize("tables", [False, True])
+def test_demo_output_layout(fast_demo, capsys, tables):
+    assert main(["demo", "--alpha", "0.9", *(["--tables"] if tables else [])]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == (
+        "SDMClassifier versus softmax-probability thresholds at alpha = 0.9, on "
+        "digits (8x8 pixels): 400 training images; 60 test images in "
+        "distribution, shifted by one pixel, and with shuffled pixels.")
+    # The summary comes first, then its legend naming every column once.
+    assert lines[1] == ""
+    assert lines[2].split() == " ".join(DEMO_COLUMNS).split()
+    legend = out[out.index("Columns: "):out.index("SDMClassifier's region")]
+    defined = re.findall(r"(?:Columns: |; )([a-z ]+) = ", legend.replace("\n", " "))
+    assert defined == list(DEMO_COLUMNS)
+    titles = [line for line in lines if " | " in line]
+    estimators = ("SDMClassifier", "SDMClassifier(conservative)",
+                  "softmax threshold")
+    if tables:
+        assert titles == [f"{name} | {test}" for name in estimators
+                          for test in DEMO_TEST_SETS]
+        assert out.index("Columns: ") < out.index(titles[0])
+        assert out.index(titles[-1]) < out.index("Conclusion")
+    else:
+        assert titles == [] and len(lines) < 40
+    # The conclusion ends the output, one paragraph per test set.
+    conclusion = out[out.index("Conclusion at alpha = 0.9."):]
+    assert out.endswith(conclusion)
+    for test in DEMO_TEST_SETS:
+        assert f"\n  {test}: " in conclusion
+
+
+@pytest.mark.filterwarnings("ignore::sdm_sklearn.SmallRegionWarning")
+def test_demo_conclusion_is_drawn_from_the_summary(fast_demo, capsys):
+    summary = fast_demo.run_demo(alpha=0.9, random_state=1)
+    out = capsys.readouterr().out
+    assert out.endswith("\n".join(fast_demo.conclusion(summary, 0.9)) + "\n")
+    assert list(summary.columns) == list(DEMO_COLUMNS)
+    assert summary.index.get_level_values("test set").unique().tolist() == list(
+        DEMO_TEST_SETS)
+
+
+def test_demo_conclusion_groups():
+    from sdm_sklearn._demo import conclusion
+
+    index = pd.MultiIndex.from_tuples(
+        [("A", "near"), ("B", "near"), ("C", "near"), ("A", "far")],
+        names=["estimator", "test set"],
+    )
+    summary = pd.DataFrame(
+        {"admitted": [0.5, 0.8, 0.0, 0.01], "n admitted": [50, 80, 0, 1],
+         "accuracy": [1.0, 0.97, np.nan, 1.0],
+         "worst class acc": [0.96, 0.97, np.nan, 1.0],
+         "worst prediction acc": [0.95, 0.94, np.nan, 1.0]},
+        index=index,
+    )
+    lines = conclusion(summary, 0.95)
+    assert lines[0].startswith("Conclusion at alpha = 0.95. An estimator kept alpha")
+    assert lines[-2:] == [
+        "  near: kept alpha: A (50.0%, n=50, 0.960/0.950); fell below: B (80.0%, "
+        "n=80,\n    0.970/0.940); admitted nothing: C.",
+        "  far: kept alpha: A (1.0%, n=1, 1.000/1.000).",
+    ]
+
+
+@pytest.mark.parametrize("version, has_temperature", [
+    ("1.6.1", False), ("1.7.2", False), ("1.8.0", True), ("1.10.0rc1", True),
+])
+def test_demo_temperature_peer_needs_scikit_learn_1_8(monkeypatch, capsys,
+                                                      version, has_temperature):
+    import sklearn
+
+    from sdm_sklearn import _demo
+
+    monkeypatch.setattr(sklearn, "__version__", version)
+    names = list(_demo._softmax_baselines())
+    out = capsys.readouterr().out
+    assert names[:3] == ["softmax threshold", "CalibratedClassifierCV(sigmoid)",
+                         "CalibratedClassifierCV(isotonic)"]
+    assert ("CalibratedClassifierCV(temperature)" in names) is has_temperature
+    if has_temperature:
+        assert out == ""
+    else:
+        assert out == ("note: CalibratedClassifierCV(temperature) is left out: "
+                       f"scikit-learn {version} lacks method='temperature' "
+                       "(scikit-learn >= 1.8 has it)\n")
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(capsys):
+    from sdm_sklearn._demo import conclusion, run_demo
+
+    summary = run_demo()
+    out = capsys.readouterr().out
+    assert out.startswith("SDMClassifier versus softmax-probability thresholds "
+                          "at alpha = 0.95, on digits (8x8 pixels): 1257 "
+                          "training images; 540 test images")
+    assert out.endswith("\n".join(conclusion(summary, 0.95)) + "\n")
+    assert len(out.splitlines()) < 60
+    assert len(summary) == 3 * len(summary.index.unique("estimator"))
+
+
+def test_model_saved_with_other_library_versions(csv_files, tmp_path, capsys):
+    _, test = csv_files
+    path = tmp_path / "model.joblib"
+    # A protocol-4 pickle of a class whose module this environment lacks.
+    path.write_bytes(b"\x80\x04cvanished_module\nSDMClassifier\n.")
+    assert main(["evaluate", "--model", str(path), "--test", str(test)]) == 2
+    assert _error_line(capsys) == (
+        f"{ERROR_PREFIX}cannot load the model in {path} (No module named "
+        "'vanished_module'); was it saved with other versions of sdm_sklearn "
+        "or scikit-learn?\n")
