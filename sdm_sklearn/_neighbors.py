@@ -19,6 +19,9 @@ the other rows of the call), followed by the numba kernel; blocks spread
 over ``n_jobs`` threads with bit-identical results.
 """
 
+import importlib.util
+from functools import partial
+
 import numpy as np
 
 from ._blocks import ROW_MULTIPLE, for_each_block, padded_block, round_block_rows
@@ -300,3 +303,64 @@ class ExactSupport:
 
         self._products(queries32, n_jobs, process)
         return q, nearest, d_nearest
+
+
+# Support-set size from which search="auto" uses ApproximateSupport. Measured
+# (benchmarks/bench_scale.py, 384-d): approximate queries were 0.6 times as
+# fast as exact ones at 10^5 support points and 1.9 times at 10^6, crossing
+# near 3 x 10^5; on 128-d points one pass of 100k queries over a 100k support
+# set, build included, took 154 s exact and 111 s approximate. Exact search
+# stays exact, so it is kept until approximate search is clearly cheaper.
+APPROXIMATE_THRESHOLD = 300_000
+
+
+def resolve_search(search, n_support):
+    """What ``search`` means for a support set of ``n_support`` points.
+
+    Parameters
+    ----------
+    search : {"auto", "exact", "approximate"}
+    n_support : int
+
+    Returns
+    -------
+    resolved : {"exact", "approximate"}
+        "auto" is approximate from ``APPROXIMATE_THRESHOLD`` points on when
+        pynndescent is installed, exact otherwise.
+
+    Raises
+    ------
+    ImportError
+        For "approximate" without pynndescent.
+    """
+    available = importlib.util.find_spec("pynndescent") is not None
+    if search == "approximate" and not available:
+        raise ImportError(
+            'search="approximate" needs pynndescent: pip install pynndescent '
+            '(or, in a clone of sdm_sklearn, pip install ".[approximate]")'
+        )
+    if search == "approximate" or (
+        search == "auto" and available and n_support >= APPROXIMATE_THRESHOLD
+    ):
+        return "approximate"
+    return "exact"
+
+
+def support_factory(resolved, seed):
+    """The constructor ``factory(vectors, good_labels)`` of a resolved search.
+
+    Backends other than the exact one live in their own modules, imported
+    only when chosen.
+
+    Parameters
+    ----------
+    resolved : {"exact", "approximate"}
+        Output of :func:`resolve_search`.
+    seed : int
+        Seed of the approximate index.
+    """
+    if resolved == "exact":
+        return ExactSupport
+    from ._approximate import ApproximateSupport
+
+    return partial(ApproximateSupport, random_state=int(seed))

@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._adaptor import ExemplarAdaptor, fit_standardizer
-from ._approximate import resolve_search, support_factory
 from ._evaluation import (
     balanced_loss,
     evaluate_calibration,
@@ -30,6 +29,7 @@ from ._evaluation import (
 )
 from ._features import is_frozen, produce, split_features
 from ._model import calibrated_model
+from ._neighbors import resolve_search, support_factory
 from ._splitting import calibration_counts, stratified_split
 
 # n_epochs="auto": about this many mini-batch steps per iteration, within

@@ -12,13 +12,13 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn._approximate import (
+from sdm_sklearn._approximate import ApproximateSupport
+from sdm_sklearn._neighbors import (
     APPROXIMATE_THRESHOLD,
-    ApproximateSupport,
+    ExactSupport,
     resolve_search,
     support_factory,
 )
-from sdm_sklearn._neighbors import ExactSupport
 
 pytest.importorskip("pynndescent")
 
