@@ -14,16 +14,20 @@ VERSION = re.search(
 
 EXTRAS = {
     "approximate": ["pynndescent>=0.5.13"],
+    "faiss": ["faiss-cpu>=1.8"],
     "plotting": ["matplotlib>=3.7"],
     "io": ["pyarrow>=14"],
     "persistence": ["skops>=0.10"],
+    "distributed": ["dask[array,dataframe]>=2024.1", "distributed>=2024.1"],
 }
 EXTRAS["test"] = sorted(
     set(
         EXTRAS["approximate"]
+        + EXTRAS["faiss"]
         + EXTRAS["plotting"]
         + EXTRAS["io"]
         + EXTRAS["persistence"]
+        + EXTRAS["distributed"]
         + ["pytest>=7.4", "hypothesis>=6.80", "ruff>=0.4"]
     )
 )

@@ -234,3 +234,52 @@ def markdown_table(headers, rows):
 def verdict(passed):
     """PASS / FAIL for a target."""
     return "PASS" if passed else "FAIL"
+
+
+def search_space_problem(n_support, n_queries, *, error_rate, n_features=384,
+                         n_classes=10, spread=1.0, intrinsic_dims=None, seed=0,
+                         fit_rows=20_000):
+    """Support and query vectors in the package's search space.
+
+    ``sphere_clusters`` data goes through the exemplar adaptor of an
+    ``SDMClassifier`` with default settings (``n_exemplar_dims=128``),
+    fitted for a few epochs on the first ``fit_rows`` rows: its exemplar
+    vectors h' have the distances of the search space the backends see.
+    ``noisy_labels`` stand for a classifier's predictions.
+
+    Parameters
+    ----------
+    n_support, n_queries : int
+    error_rate : float
+        Share of mispredicted support points and queries.
+    n_features, n_classes, spread, intrinsic_dims, seed
+        See :func:`sphere_clusters`.
+    fit_rows : int, default=20_000
+
+    Returns
+    -------
+    problem : dict of ndarray
+        ``support`` (float32), ``good`` (good class of every support point,
+        -1 for none), ``queries`` (float32) and ``predictions``.
+    """
+    import warnings
+
+    from sdm_sklearn import SDMClassifier
+
+    X, y = sphere_clusters(n_support + n_queries, n_features, n_classes,
+                           spread=spread, intrinsic_dims=intrinsic_dims, seed=seed)
+    fit_rows = min(fit_rows, n_support)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = SDMClassifier(n_iterations=1, n_epochs=3, random_state=0).fit(
+            X[:fit_rows], y[:fit_rows])
+    vectors = np.empty((len(X), model.n_exemplar_dims), dtype=np.float32)
+    for start in range(0, len(X), 100_000):
+        vectors[start : start + 100_000] = model.exemplars(X[start : start + 100_000])
+    predictions = noisy_labels(y, n_classes, error_rate, seed + 1)
+    return {
+        "support": vectors[:n_support],
+        "good": good_labels(y[:n_support], predictions[:n_support]),
+        "queries": vectors[n_support:],
+        "predictions": predictions[n_support:],
+    }

@@ -305,13 +305,23 @@ class ExactSupport:
         return q, nearest, d_nearest
 
 
-# Support-set size from which search="auto" uses ApproximateSupport. Measured
-# (benchmarks/bench_scale.py, 384-d): approximate queries were 0.6 times as
-# fast as exact ones at 10^5 support points and 1.9 times at 10^6, crossing
-# near 3 x 10^5; on 128-d points one pass of 100k queries over a 100k support
-# set, build included, took 154 s exact and 111 s approximate. Exact search
-# stays exact, so it is kept until approximate search is clearly cheaper.
-APPROXIMATE_THRESHOLD = 300_000
+# Support-set size from which search="auto" uses an approximate backend.
+# Measured (benchmarks/bench_scale.py, 128-d search space of 384-d
+# embedding-like data, one thread): FaissSupport answered about as fast as
+# exact search at 10^4 points, 3.8 times as fast at 3 x 10^4 and 6.2 times
+# at 10^5 (build included, a pass of as many queries as points: 3.5 and 5.9
+# times), with q equal to exact for all 2,000 sampled queries at both sizes
+# (98.8% at 10^6). Exact search stays exact, so it is kept below the size
+# where the FAISS backend is clearly cheaper. pynndescent (the fallback when
+# faiss is missing) was 1.9 times as fast as exact search at 10^5 points.
+APPROXIMATE_THRESHOLD = 50_000
+# The approximate backends, in the order "auto" prefers them: the module
+# each imports and the package that provides it (the extra of the same name
+# installs it).
+APPROXIMATE_BACKENDS = {
+    "faiss": ("faiss", "faiss-cpu"),
+    "approximate": ("pynndescent", "pynndescent"),
+}
 
 
 def resolve_search(search, n_support):
@@ -319,30 +329,50 @@ def resolve_search(search, n_support):
 
     Parameters
     ----------
-    search : {"auto", "exact", "approximate"}
+    search : {"auto", "exact", "faiss", "approximate", "dask"}
     n_support : int
 
     Returns
     -------
-    resolved : {"exact", "approximate"}
-        "auto" is approximate from ``APPROXIMATE_THRESHOLD`` points on when
-        pynndescent is installed, exact otherwise.
+    resolved : {"exact", "faiss", "approximate", "dask"}
+        "auto" is "faiss" from ``APPROXIMATE_THRESHOLD`` points on when faiss
+        is installed, else "approximate" when pynndescent is, else "exact".
 
     Raises
     ------
     ImportError
-        For "approximate" without pynndescent.
+        For "faiss" without faiss, "approximate" without pynndescent, "dask"
+        without distributed.
+    RuntimeError
+        For "dask" without a running ``distributed`` client.
     """
-    available = importlib.util.find_spec("pynndescent") is not None
-    if search == "approximate" and not available:
-        raise ImportError(
-            'search="approximate" needs pynndescent: pip install pynndescent '
-            '(or, in a clone of sdm_sklearn, pip install ".[approximate]")'
-        )
-    if search == "approximate" or (
-        search == "auto" and available and n_support >= APPROXIMATE_THRESHOLD
-    ):
-        return "approximate"
+    if search == "dask":
+        if importlib.util.find_spec("distributed") is None:
+            raise ImportError(
+                'search="dask" needs dask.distributed: pip install '
+                '"dask[array,dataframe]" distributed (or, in a clone of '
+                'sdm_sklearn, pip install ".[distributed]")'
+            )
+        from ._distributed import require_client
+
+        require_client()
+        return "dask"
+    installed = {
+        name: importlib.util.find_spec(module) is not None
+        for name, (module, _) in APPROXIMATE_BACKENDS.items()
+    }
+    if search in APPROXIMATE_BACKENDS:
+        if not installed[search]:
+            module, package = APPROXIMATE_BACKENDS[search]
+            raise ImportError(
+                f'search="{search}" needs {module}: pip install {package} (or, '
+                f'in a clone of sdm_sklearn, pip install ".[{search}]")'
+            )
+        return search
+    if search == "auto" and n_support >= APPROXIMATE_THRESHOLD:
+        for name in APPROXIMATE_BACKENDS:
+            if installed[name]:
+                return name
     return "exact"
 
 
@@ -354,13 +384,18 @@ def support_factory(resolved, seed):
 
     Parameters
     ----------
-    resolved : {"exact", "approximate"}
+    resolved : {"exact", "faiss", "approximate", "dask"}
         Output of :func:`resolve_search`.
     seed : int
         Seed of the approximate index.
     """
     if resolved == "exact":
         return ExactSupport
-    from ._approximate import ApproximateSupport
+    if resolved == "dask":
+        from ._distributed import DaskSupport
 
-    return partial(ApproximateSupport, random_state=int(seed))
+        return DaskSupport
+    from ._approximate import ApproximateSupport, FaissSupport
+
+    backend = FaissSupport if resolved == "faiss" else ApproximateSupport
+    return partial(backend, random_state=int(seed))

@@ -1,18 +1,22 @@
-"""The approximate (pynndescent) backend against exact search.
+"""The approximate backends (FAISS cells, pynndescent) against exact search.
 
 pynndescent compiles its kernels on first use (90 s on a cold cache here),
-so the module builds one index per session and reuses it, and the tests that
-build an index are marked slow (CI runs them; ``python -m pytest -m slow``).
+so the module builds one graph per session and reuses it, and the tests that
+build a graph are marked slow (CI runs them; ``python -m pytest -m slow``).
+The FAISS backend builds small sets in milliseconds; its tests skip when
+faiss is not installed, the pynndescent ones when pynndescent is not.
 """
 
 import importlib.util
+import pickle
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from test_similarity import brute_force_search
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn._approximate import ApproximateSupport
+from sdm_sklearn._approximate import ApproximateSupport, FaissSupport, train_cells
 from sdm_sklearn._neighbors import (
     APPROXIMATE_THRESHOLD,
     ExactSupport,
@@ -20,7 +24,15 @@ from sdm_sklearn._neighbors import (
     support_factory,
 )
 
-pytest.importorskip("pynndescent")
+
+@pytest.fixture
+def pynndescent():
+    return pytest.importorskip("pynndescent")
+
+
+@pytest.fixture
+def faiss():
+    return pytest.importorskip("faiss")
 
 
 def clustered_support(n_support, n_dims, n_classes, seed):
@@ -40,6 +52,7 @@ def clustered_support(n_support, n_dims, n_classes, seed):
 
 @pytest.fixture(scope="module")
 def support_pair():
+    pytest.importorskip("pynndescent")
     vectors, good, predictions = clustered_support(3000, 16, 4, seed=0)
     return (
         vectors, good, predictions,
@@ -67,7 +80,7 @@ def test_approximate_q_and_nearest_agree_with_exact(support_pair):
 
 
 @pytest.mark.slow
-def test_approximate_grows_k_for_long_runs():
+def test_approximate_grows_k_for_long_runs(pynndescent):
     rng = np.random.default_rng(2)
     good = np.repeat([0, 1], 1000)  # every point correctly predicted
     vectors = (rng.normal(size=(2000, 8)) + 20.0 * good[:, None]).astype(np.float32)
@@ -117,25 +130,245 @@ def test_same_seed_same_graph(support_pair):
         assert_array_equal(a, b)
 
 
-def test_auto_switches_at_threshold():
+def _installed(monkeypatch, *present):
+    """Make ``find_spec`` report exactly ``present`` of the optional backends."""
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        if name in ("faiss", "pynndescent"):
+            return object() if name in present else None
+        return real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+@pytest.mark.parametrize("present, expected", [
+    (("faiss", "pynndescent"), "faiss"),
+    (("faiss",), "faiss"),
+    (("pynndescent",), "approximate"),
+    ((), "exact"),
+])
+def test_auto_switches_at_threshold(monkeypatch, present, expected):
+    _installed(monkeypatch, *present)
     assert resolve_search("auto", APPROXIMATE_THRESHOLD - 1) == "exact"
     assert resolve_search("exact", 10 * APPROXIMATE_THRESHOLD) == "exact"
-    assert resolve_search("auto", APPROXIMATE_THRESHOLD) == "approximate"
+    assert resolve_search("auto", APPROXIMATE_THRESHOLD) == expected
+
+
+def test_factories():
     assert support_factory("exact", 0) is ExactSupport
     factory = support_factory("approximate", 3)
     assert factory.func is ApproximateSupport
     assert factory.keywords == {"random_state": 3}
+    factory = support_factory("faiss", 4)
+    assert factory.func is FaissSupport
+    assert factory.keywords == {"random_state": 4}
 
 
-def test_missing_pynndescent_gives_clear_error(monkeypatch):
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec",
-        lambda name, *args: None if name == "pynndescent" else real_find_spec(name),
+@pytest.mark.parametrize("search, present, message", [
+    ("approximate", ("faiss",),
+     r'needs pynndescent: pip install pynndescent .*"\.\[approximate\]"'),
+    ("faiss", ("pynndescent",),
+     r'needs faiss: pip install faiss-cpu .*"\.\[faiss\]"'),
+])
+def test_missing_backend_gives_clear_error(monkeypatch, search, present, message):
+    _installed(monkeypatch, *present)
+    with pytest.raises(ImportError, match=message):
+        resolve_search(search, 10)
+
+
+def integer_support(n_support, n_classes, seed, n_dims=3):
+    """Points with small integer coordinates, 20% of them mispredicted.
+
+    Every float32 product is exact, so distance ties are real ties and the
+    tie rules are exercised.
+    """
+    rng = np.random.default_rng(seed)
+    vectors = rng.integers(-3, 4, size=(n_support, n_dims)).astype(np.float32)
+    labels = rng.integers(0, n_classes, n_support)
+    predictions = np.where(rng.random(n_support) < 0.2,
+                           rng.integers(0, n_classes, n_support), labels)
+    return vectors, np.where(predictions == labels, predictions, -1), predictions
+
+
+def assert_same_answers(first, second):
+    for a, b in zip(first, second, strict=True):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("max_similarity", [2, 1000])
+def test_faiss_searching_every_cell_is_exact(faiss, max_similarity):
+    vectors, good, predictions = integer_support(400, 3, seed=0)
+    cells = FaissSupport(vectors, good, random_state=0, n_cells=12, n_probe=12)
+    exact = ExactSupport(vectors, good)
+    self_indices = np.where(np.arange(150) % 3 == 0, -1, np.arange(150))
+    # support points (self-matches skipped or not) and points off the support
+    queries = np.vstack([vectors[:150], vectors[:50] + 0.5])
+    query_predictions = np.concatenate([predictions[:150], predictions[:50]])
+    query_self = np.concatenate([self_indices, np.full(50, -1)])
+    answers = cells.search(queries, query_predictions, max_similarity,
+                           self_indices=query_self)
+    assert_same_answers(answers, exact.search(
+        queries, query_predictions, max_similarity, self_indices=query_self
+    ))
+    reference = brute_force_search(vectors, good, queries[:60],
+                                   query_predictions[:60], max_similarity,
+                                   self_indices=query_self[:60])
+    assert_array_equal(answers[0][:60], reference[0])
+    assert_array_equal(answers[1][:60], reference[1])
+    np.testing.assert_allclose(answers[2][:60], reference[2], rtol=1e-12)
+
+
+def test_faiss_counts_runs_longer_than_its_heap(faiss):
+    rng = np.random.default_rng(2)
+    good = np.repeat([0, 1], 1000)  # every point correctly predicted
+    vectors = (rng.normal(size=(2000, 8)) + 20.0 * good[:, None]).astype(np.float32)
+    cells = FaissSupport(vectors, good, random_state=0, n_cells=20, n_probe=20)
+    queries = vectors[::100]
+    q, _, _ = cells.search(queries, good[::100], 5000,
+                           self_indices=np.arange(0, 2000, 100))
+    assert np.all(q == 999) and 999 > FaissSupport.HEAP_SIZE
+    capped, _, _ = cells.search(queries, good[::100], 200)
+    assert np.all(capped == 200)
+
+
+def test_faiss_class_without_good_points(faiss):
+    vectors, good, predictions = integer_support(300, 3, seed=1)
+    good = np.where(good == 2, -1, good)  # nobody is good for class 2
+    cells = FaissSupport(vectors, good, random_state=0, n_cells=8, n_probe=8)
+    queries = vectors[:40] + 0.25
+    asked = np.full(40, 2)
+    q, nearest, _ = cells.search(queries, asked, 100)
+    assert np.all(q == 0)
+    assert_same_answers((q, nearest), ExactSupport(vectors, good).search(
+        queries, asked, 100)[:2])
+
+
+def test_faiss_agrees_closely_with_exact_on_clusters(faiss):
+    vectors, good, predictions = clustered_support(3000, 16, 4, seed=0)
+    # 16 of the 55 cells (about sqrt(3000)): q agreed for 97.2% of queries
+    # here, 59.8% with 8 cells
+    cells = FaissSupport(vectors, good, random_state=0, n_probe=16)
+    assert len(cells.centroids) == 55
+    queries, own, self_indices = vectors[:500], predictions[:500], np.arange(500)
+    q, nearest, d_nearest = cells.search(queries, own, 1000,
+                                         self_indices=self_indices)
+    q_exact, nearest_exact, d_exact = ExactSupport(vectors, good).search(
+        queries, own, 1000, self_indices=self_indices
     )
-    with pytest.raises(ImportError, match=r"pip install pynndescent"):
-        resolve_search("approximate", 10)
-    assert resolve_search("auto", 10 * APPROXIMATE_THRESHOLD) == "exact"
+    assert np.all(nearest != self_indices)
+    assert np.mean(nearest == nearest_exact) >= 0.99
+    assert np.mean(q == q_exact) >= 0.95
+    # the cells hold real points and miss some: d_nearest never shrinks
+    assert np.all(d_nearest >= d_exact - 1e-9)
+    np.testing.assert_allclose(
+        d_nearest, np.linalg.norm(queries - vectors[nearest], axis=1), rtol=1e-6
+    )
+
+
+def test_faiss_answers_do_not_depend_on_the_batch_or_threads(faiss):
+    vectors, good, predictions = clustered_support(2000, 16, 4, seed=3)
+    cells = FaissSupport(vectors, good, random_state=0, n_probe=6)
+    queries = vectors[:700] + 0.01
+    together = cells.search(queries, predictions[:700], 1000)  # one block
+    # three blocks of 256 rows, one per thread
+    assert_same_answers(together, cells.search(queries, predictions[:700], 1000,
+                                               n_jobs=3))
+    for row in (0, 45, 333, 699):
+        alone = cells.search(queries[row : row + 1], predictions[row : row + 1],
+                             1000)
+        assert_same_answers([part[row : row + 1] for part in together], alone)
+    indices, distances = cells.nearest(queries, 7)
+    assert_same_answers((indices, distances), cells.nearest(queries, 7, n_jobs=3))
+    assert_same_answers((indices[45:46], distances[45:46]),
+                        cells.nearest(queries[45:46], 7))
+
+
+def test_faiss_nearest(faiss):
+    vectors, good, _ = clustered_support(1000, 8, 3, seed=4)
+    queries = vectors[:60] + 0.01
+    every_cell = FaissSupport(vectors, good, random_state=0, n_cells=10,
+                              n_probe=10)
+    assert_same_answers(every_cell.nearest(queries, 9),
+                        ExactSupport(vectors, good).nearest(queries, 9))
+    # probed cells holding fewer points than asked for: all cells searched
+    tiny_cells = FaissSupport(vectors[:200], good[:200], random_state=0,
+                              n_cells=100, n_probe=1)
+    assert_same_answers(tiny_cells.nearest(queries, 30),
+                        ExactSupport(vectors[:200], good[:200]).nearest(queries, 30))
+    # with exact ties the same distances come back (which of the tied
+    # points fills the last places is not specified, as for ExactSupport)
+    vectors, good, _ = integer_support(400, 3, seed=4)
+    queries = vectors[:60] + 0.125
+    indices, distances = FaissSupport(vectors, good, random_state=0, n_cells=10,
+                                      n_probe=10).nearest(queries, 9)
+    assert_array_equal(distances, ExactSupport(vectors, good).nearest(queries, 9)[1])
+    np.testing.assert_allclose(
+        np.linalg.norm(queries[:, None] - vectors[indices], axis=2), distances
+    )
+
+
+def test_faiss_same_seed_same_answers(faiss):
+    vectors, good, predictions = clustered_support(2000, 16, 4, seed=5)
+    first = FaissSupport(vectors, good, random_state=7, n_probe=4)
+    again = FaissSupport(vectors, good, random_state=7, n_probe=4)
+    other = FaissSupport(vectors, good, random_state=8, n_probe=4)
+    assert_array_equal(first.centroids, again.centroids)
+    assert not np.array_equal(first.centroids, other.centroids)
+    assert_same_answers(first.search(vectors[:300], predictions[:300], 100),
+                        again.search(vectors[:300], predictions[:300], 100))
+
+
+def test_faiss_kmeans_restores_the_omp_threads(faiss):
+    vectors, _, _ = clustered_support(2000, 16, 4, seed=6)
+    saved = faiss.omp_get_max_threads()
+    centroids = []
+    try:
+        for threads in (2, 1):
+            faiss.omp_set_num_threads(threads)
+            centroids.append(train_cells(vectors, 30, seed=0))
+            assert faiss.omp_get_max_threads() == threads
+    finally:
+        faiss.omp_set_num_threads(saved)
+    assert_array_equal(*centroids)
+
+
+def test_faiss_with_points_returns_a_new_set(faiss):
+    vectors, good, predictions = clustered_support(1000, 16, 4, seed=7)
+    cells = FaissSupport(vectors, good, random_state=1, n_probe=4)
+    before = cells.search(vectors[:100], predictions[:100], 100)
+    far = vectors[:5] + 100.0
+    extended = cells.with_points(far, np.full(5, -1))
+    assert cells.n_support == 1000 and extended.n_support == 1005
+    assert_same_answers(cells.search(vectors[:100], predictions[:100], 100), before)
+    _, nearest, d_nearest = extended.search(far, predictions[:5], 100)
+    assert_array_equal(nearest, np.arange(1000, 1005))
+    assert_array_equal(d_nearest, np.zeros(5))
+    assert_array_equal(extended.vectors[:1000], cells.vectors)
+    assert_array_equal(extended.good_labels[1000:], np.full(5, -1))
+
+
+def test_faiss_pickles_and_handles_empty_queries(faiss):
+    vectors, good, predictions = clustered_support(500, 8, 3, seed=8)
+    cells = FaissSupport(vectors, good, random_state=0, n_probe=3)
+    copy = pickle.loads(pickle.dumps(cells))
+    assert_same_answers(cells.search(vectors, predictions, 50),
+                        copy.search(vectors, predictions, 50))
+    q, nearest, d_nearest = cells.search(vectors[:0], predictions[:0], 50)
+    assert q.shape == nearest.shape == d_nearest.shape == (0,)
+
+
+def test_classifier_with_faiss_search_matches_exact_closely(faiss):
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(loc=c, size=(150, 5)) for c in (-2, 0, 2)])
+    y = np.repeat([0, 1, 2], 150)
+    settings = dict(n_iterations=1, n_epochs=3, random_state=0)
+    exact = SDMClassifier(search="exact", **settings).fit(X, y)
+    cells = SDMClassifier(search="faiss", **settings).fit(X, y)
+    assert cells.search_ == "faiss"
+    assert np.mean(exact.predict(X) == cells.predict(X)) >= 0.95
+    frame = cells.predict_uncertainty(X)
+    assert frame["q"].ge(0).all() and frame["d"].between(0, 1).all()
 
 
 @pytest.mark.slow

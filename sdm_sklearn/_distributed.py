@@ -1,0 +1,786 @@
+"""Dask: collections in and out, and a support set sharded over a cluster.
+
+Two independent pieces, both optional (``pip install sdm_sklearn[distributed]``)
+and imported only when used (``import sdm_sklearn`` never imports dask):
+
+- :func:`dask_collections` lets the prediction methods take dask arrays,
+  DataFrames and Series and return dask collections. Every output of a row
+  depends on that row only (:mod:`sdm_sklearn._blocks`), so the in-memory
+  method mapped over the blocks or partitions gives, once computed, the
+  in-memory result bit for bit.
+- :class:`DaskSupport` (``search="dask"``) shards the support set over the
+  workers of a ``distributed`` client and answers the support-set interface
+  of :mod:`sdm_sklearn._neighbors` with exactly the answers of
+  :class:`~sdm_sklearn._neighbors.ExactSupport`.
+
+The exact reduction over shards follows the q rule. With ``r`` the distance
+to the nearest support point that is not good for a query, q counts the good
+points strictly closer than ``r``, so:
+
+1. every shard reports, per query, its nearest point that is not good and
+   its nearest good point (squared-distance score and original index, ties
+   by the smallest index, as in the exact kernel), their distances, and its
+   count of good points closer than its own nearest bad one;
+2. the client takes ``r`` as the minimum over shards; a shard whose own
+   nearest bad point is at ``r`` already counted its good points below
+   ``r``, a shard with no good point below ``r`` counts none, and only the
+   remaining shards count again for their queries (second pass);
+3. q is the sum of the counts, capped; the nearest point is the nearest
+   good one if it is strictly closer than ``r``, else the nearest bad one.
+
+Bit equality with exact search needs every shard to compute the same
+float32 products as the whole support set would. Queries go through the
+support set's own fixed-size row blocks (``block_rows`` of the whole set),
+and the squared norms are per point. A product's bits do not depend on
+which other columns are in the GEMM, nor on their position, except when the
+GEMM is tiny: measured on OpenBLAS (SkylakeX kernels), one column (a
+matrix-vector product) and, from 32 dimensions on, products with ``rows x
+columns`` up to about 1,200 rounded differently. Every
+shard therefore holds at least ``MIN_SHARD_POINTS`` points (row blocks have
+at least 32 rows), and results assume that all workers run the same BLAS
+build on the same kind of CPU as the client.
+"""
+
+import copy
+import functools
+import sys
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+
+from ._blas import single_threaded_blas
+from ._blocks import ROW_MULTIPLE, round_block_rows
+from ._neighbors import (
+    BLOCK_BYTES_PER_DIM,
+    MAX_BLOCK_ROWS,
+    ExactSupport,
+    as_search_array,
+    exact_distances,
+)
+
+# Fewest points per shard: keeps every shard's GEMM out of the small-matrix
+# kernels, whose products round differently (see the module docstring).
+MIN_SHARD_POINTS = 64
+# Threshold of distributed's "large graph" warning while the support set and
+# the queries are sent: the arrays travel inside their tasks on purpose, so
+# that the scheduler can rebuild a shard lost with its worker.
+PAYLOAD_WARNING_BYTES = "100GB"
+
+NO_CLIENT = (
+    'search="dask" needs a running dask.distributed client in this process, '
+    "whose workers hold the support set. Start one before fit, e.g. "
+    "`from distributed import Client, LocalCluster; "
+    "client = Client(LocalCluster())`, or connect to a cluster with "
+    '`Client("scheduler-address:8786")`.'
+)
+
+
+# ------------------------------------------------------- dask collections
+
+
+def is_dask_collection(X):
+    """Whether ``X`` is a dask collection (never imports dask)."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
+
+def dask_collections(method):
+    """Decorator: a prediction method that also maps over dask collections.
+
+    ``method(self, X)`` keeps its in-memory behaviour; when ``X`` is a dask
+    array, DataFrame or Series, the call returns a lazy collection of the
+    method's outputs (see :func:`lazy_outputs`).
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, X):
+        if is_dask_collection(X):
+            return lazy_outputs(self, method.__name__, X)
+        return method(self, X)
+
+    return wrapper
+
+
+def _call(block, estimator, *, name, empty):
+    """One block or partition through the in-memory method."""
+    if len(block) == 0:
+        return empty.copy()
+    return getattr(estimator, name)(block)
+
+
+def _frame_block(block, estimator, start, *, name, empty):
+    """A block of a dask array as a DataFrame indexed by its row positions."""
+    frame = _call(block, estimator, name=name, empty=empty)
+    return frame.set_axis(np.arange(start, start + len(frame)))
+
+
+def _is_array(X):
+    """A dask array (the module is imported whenever one exists)."""
+    array = sys.modules.get("dask.array")
+    return array is not None and isinstance(X, array.Array)
+
+
+def _is_frame_like(X):
+    """A dask DataFrame or Series."""
+    frame = sys.modules.get("dask.dataframe")
+    return frame is not None and isinstance(X, (frame.DataFrame, frame.Series))
+
+
+def _sample(estimator, X):
+    """One input row that the method accepts: its output gives the metadata.
+
+    Without a producer a row of zeros (of the right columns and dtypes)
+    does, so nothing is computed; a producer's input can be anything, so
+    the first row of ``X`` is computed.
+    """
+    frame_like = _is_frame_like(X)
+    if estimator.estimator_ is not None:
+        head = X.head(1) if frame_like else X[:1].compute()
+        if len(head) == 0 and frame_like:
+            head = X.head(1, npartitions=-1)
+        return head
+    if frame_like:
+        import pandas as pd
+
+        zeros = np.zeros((1, len(X.columns)))
+        return pd.DataFrame(zeros, columns=X.columns).astype(X.dtypes.to_dict())
+    return np.zeros((1,) + X.shape[1:], dtype=X.dtype)
+
+
+def lazy_outputs(estimator, name, X):
+    """The outputs of ``estimator.name(X)`` for a dask collection ``X``.
+
+    The estimator is checked and copied at once (a later ``add_support`` or
+    ``set_params`` does not change the collection), and the method runs on
+    one sample row, which raises the errors of a wrong input width or wrong
+    feature names now and gives the output metadata.
+
+    Parameters
+    ----------
+    estimator : SDMClassifier
+    name : str
+        The prediction method.
+    X : dask Array, DataFrame or Series
+
+    Returns
+    -------
+    outputs : dask Array or DataFrame
+        For an array input, chunks follow ``X``'s row chunks (one chunk
+        along other axes); for a DataFrame or Series, the row chunks are
+        unknown and a DataFrame output keeps ``X``'s index and divisions.
+
+    Raises
+    ------
+    TypeError
+        For dask collections other than arrays, DataFrames and Series.
+    """
+    import dask
+    from sklearn.utils.validation import check_is_fitted
+
+    frame_like = _is_frame_like(X)
+    if not (frame_like or _is_array(X)):
+        raise TypeError(
+            f"SDMClassifier.{name} takes dask arrays, DataFrames and Series; "
+            f"got {type(X).__name__}. Convert it to one of them first."
+        )
+    check_is_fitted(estimator)
+    snapshot = _graph_snapshot(estimator)
+    example = getattr(snapshot, name)(_sample(snapshot, X))
+    is_frame = hasattr(example, "iloc")
+    empty = example.iloc[:0] if is_frame else example[:0]
+    model = dask.delayed(snapshot, pure=False)
+    if frame_like:
+        if is_frame:
+            empty = empty.set_axis(X._meta.index[:0])
+        function = functools.partial(_call, name=name, empty=empty)
+        return X.map_partitions(function, model, meta=empty)
+    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
+    if is_frame:
+        return _frame_of_blocks(X, model, name, empty)
+    axes = {}
+    if X.ndim > example.ndim:
+        axes["drop_axis"] = list(range(example.ndim, X.ndim))
+    elif X.ndim < example.ndim:
+        axes["new_axis"] = list(range(X.ndim, example.ndim))
+    chunks = (X.chunks[0],) + tuple((size,) for size in example.shape[1:])
+    function = functools.partial(_call, name=name, empty=empty)
+    return X.map_blocks(function, model, chunks=chunks, meta=empty, **axes)
+
+
+def _frame_of_blocks(X, model, name, empty):
+    """A dask DataFrame from the blocks of a dask array, indexed 0 .. n-1."""
+    import dask
+    import dask.dataframe as dd
+
+    sizes = X.chunks[0]
+    if any(np.isnan(size) for size in sizes):
+        raise ValueError(
+            f"SDMClassifier.{name} on a dask array needs its row chunk sizes, "
+            "to index the rows of the DataFrame it returns: call "
+            "X.compute_chunk_sizes() first."
+        )
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    function = dask.delayed(functools.partial(_frame_block, name=name,
+                                              empty=empty))
+    parts = [function(block, model, int(start))
+             for block, start in zip(X.to_delayed().ravel(), starts[:-1],
+                                     strict=True)]
+    divisions = tuple(int(start) for start in starts[:-1]) + (
+        max(int(starts[-1]) - 1, 0),
+    )
+    return dd.from_delayed(parts, meta=empty, divisions=divisions,
+                           verify_meta=False)
+
+
+def _graph_snapshot(estimator):
+    """A copy of the fitted estimator to put in a task graph.
+
+    A sharded support set travels by reference (its shards stay on the
+    workers) instead of being gathered, as it is when pickled otherwise.
+    """
+    snapshot = copy.copy(estimator)
+    snapshot._model = _by_reference(estimator._model)
+    return snapshot
+
+
+def _by_reference(model):
+    """The model with every sharded support set marked to travel by reference."""
+    support = model.index.support
+    if isinstance(support, DaskSupport):
+        model = replace(model, index=replace(model.index,
+                                             support=support.by_reference()))
+    return replace(model, members=tuple(_by_reference(member)
+                                        for member in model.members))
+
+
+# ------------------------------------------------------------- the kernels
+
+# Set by _kernels() before compiling: the exact kernel's minimum over a
+# column range, so that shards break ties exactly as exact search does.
+_range_min = None
+
+
+def _shard_minima(products, sq_norms, original, group_bounds, predictions,
+                  scores_out, columns_out):
+    """Per row: the nearest column not good for it and the nearest good one.
+
+    Columns of ``products`` are sorted by good class as in
+    :func:`sdm_sklearn._similarity.similarity_block`; ``scores_out[:, 0]``,
+    ``columns_out[:, 0]`` get the nearest column that is not good (score
+    ``|s|^2 - 2 <u, s>``, ``inf`` and ``-1`` if none), ``[:, 1]`` the
+    nearest good one, exact ties going to the smallest original index.
+    """
+    n_rows, n_columns = products.shape
+    for i in range(n_rows):
+        start = group_bounds[predictions[i] + 1]
+        stop = group_bounds[predictions[i] + 2]
+        bad, bad_j = _range_min(products, sq_norms, original, i, 0, start)
+        after, after_j = _range_min(products, sq_norms, original, i, stop,
+                                    n_columns)
+        if after < bad or (after == bad and after_j >= 0
+                           and original[after_j] < original[bad_j]):
+            bad, bad_j = after, after_j
+        good, good_j = _range_min(products, sq_norms, original, i, start, stop)
+        scores_out[i, 0] = bad
+        scores_out[i, 1] = good
+        columns_out[i, 0] = bad_j
+        columns_out[i, 1] = good_j
+
+
+def _count_below(products, sq_norms, group_bounds, predictions, radii,
+                 counts_out):
+    """Per row: the good columns whose score is below the row's radius."""
+    for i in range(products.shape[0]):
+        start = group_bounds[predictions[i] + 1]
+        stop = group_bounds[predictions[i] + 2]
+        count = 0
+        for j in range(start, stop):
+            score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[i, j])
+            count += score < radii[i]
+        counts_out[i] = count
+
+
+@functools.cache
+def _kernels():
+    """The shard kernels, compiled (or loaded from numba's cache) on first use.
+
+    This module is imported with the package, and numba is slow to import,
+    so the kernels are plain functions compiled here.
+    """
+    global _range_min
+    from numba import njit
+
+    from ._similarity import _range_min as range_min
+
+    _range_min = range_min
+    compile_kernel = njit(cache=True, nogil=True)
+    return compile_kernel(_shard_minima), compile_kernel(_count_below)
+
+
+# -------------------------------------------------------------- the shards
+
+
+class _Shard:
+    """Some support points: an exact support set and their original indices.
+
+    Attributes
+    ----------
+    support : ExactSupport
+        Over the shard's points, in the order of ``indices``.
+    indices : ndarray of shape (n_points,), int64
+        Original index of every point, increasing.
+    original : ndarray of shape (n_points,), int64
+        Original index of every sorted column of ``support``.
+    """
+
+    def __init__(self, support, indices):
+        self.support = support
+        self.indices = indices
+        self.original = indices[support.order]
+
+    def with_points(self, vectors, good_labels, indices):
+        return _Shard(self.support.with_points(vectors, good_labels),
+                      np.concatenate([self.indices, indices]))
+
+    def points(self):
+        """Original indices, vectors and good classes of the shard's points."""
+        return self.indices, self.support.vectors, self.support.good_labels
+
+    def _blocks(self, block_rows):
+        """The exact support set cutting queries into ``block_rows`` rows."""
+        view = copy.copy(self.support)
+        view.block_rows = block_rows
+        return view
+
+    def _group_bounds(self, predictions):
+        """Columns of each good class (see ``ExactSupport.search``)."""
+        sorted_good = self.support.sorted_good
+        n_labels = max(int(predictions.max(initial=0)),
+                       int(sorted_good.max(initial=0))) + 1
+        return np.searchsorted(sorted_good, np.arange(-1, n_labels + 1),
+                               side="left").astype(np.int64)
+
+    def _self_positions(self, self_indices):
+        """Sorted column of each query's self-match in this shard, else -1."""
+        local = np.searchsorted(self.indices, self_indices)
+        local = np.minimum(local, len(self.indices) - 1)
+        own = (self_indices >= 0) & (self.indices[local] == self_indices)
+        return np.where(own, self.support.position[local], -1)
+
+    def _scan(self, queries32, predictions, self_indices, block_rows, process):
+        """Feed every block's products, self-matches skipped, to ``process``."""
+        self_positions = self._self_positions(self_indices)
+
+        def skip_self(start, size, products):
+            positions = self_positions[start : start + size]
+            rows = np.flatnonzero(positions >= 0)
+            products[rows, positions[rows]] = -np.inf
+            process(start, size, products)
+
+        with single_threaded_blas():
+            self._blocks(block_rows)._products(queries32, 1, skip_self)
+
+    def first_pass(self, payload, block_rows):
+        """Nearest bad and good points of every query, and the good below.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, 2)
+            Scores of the nearest point that is not good and of the nearest
+            good one (``inf`` if none).
+        indices : ndarray of shape (n_queries, 2), int64
+            Their original indices (-1 if none).
+        distances : ndarray of shape (n_queries, 2)
+            Their Euclidean distances (``inf`` if none).
+        counts : ndarray of shape (n_queries,), int64
+            Good points with a score below that of the nearest bad point.
+        """
+        queries32, predictions, self_indices = payload
+        minima, count_below = _kernels()
+        support = self.support
+        n_queries = len(queries32)
+        bounds = self._group_bounds(predictions)
+        scores = np.empty((n_queries, 2))
+        columns = np.empty((n_queries, 2), dtype=np.int64)
+        counts = np.empty(n_queries, dtype=np.int64)
+
+        def process(start, size, products):
+            rows = slice(start, start + size)
+            minima(products, support.sq_norms, self.original, bounds,
+                   predictions[rows], scores[rows], columns[rows])
+            count_below(products, support.sq_norms, bounds, predictions[rows],
+                        scores[rows, 0], counts[rows])
+
+        self._scan(queries32, predictions, self_indices, block_rows, process)
+        found = columns >= 0
+        indices = np.where(found, self.original[np.maximum(columns, 0)], -1)
+        distances = np.full((n_queries, 2), np.inf)
+        for side in range(2):
+            rows = np.flatnonzero(found[:, side])
+            distances[rows, side] = exact_distances(
+                queries32[rows], support.sorted_vectors, columns[rows, side]
+            )
+        return scores, indices, distances, counts
+
+    def second_pass(self, payload, rows, radii, block_rows):
+        """Good points with a score below ``radii`` for the queries ``rows``."""
+        queries32, predictions, self_indices = payload
+        _, count_below = _kernels()
+        predictions = predictions[rows]
+        bounds = self._group_bounds(predictions)
+        counts = np.empty(len(rows), dtype=np.int64)
+
+        def process(start, size, products):
+            part = slice(start, start + size)
+            count_below(products, self.support.sq_norms, bounds,
+                        predictions[part], radii[part], counts[part])
+
+        self._scan(queries32[rows], predictions, self_indices[rows], block_rows,
+                   process)
+        return counts
+
+    def nearest(self, queries, n_neighbors, block_rows):
+        """The shard's nearest points: original indices and distances."""
+        with single_threaded_blas():
+            local, distances = self._blocks(block_rows).nearest(queries,
+                                                                n_neighbors)
+        return self.indices[local], distances
+
+
+def _payload(queries32, predictions, self_indices):
+    """The queries of a search, as one task result that the passes read."""
+    return queries32, predictions, self_indices
+
+
+def _new_shard(vectors, good_labels, indices):
+    return _Shard(ExactSupport(vectors, good_labels), indices)
+
+
+def _call_shard(shard, method, *args):
+    return getattr(shard, method)(*args)
+
+
+# ------------------------------------------------------- the support set
+
+
+def require_client():
+    """The running ``distributed`` client of this process, or a clear error."""
+    from distributed import get_client
+
+    try:
+        return get_client()
+    except ValueError as error:
+        raise RuntimeError(NO_CLIENT) from error
+
+
+@contextmanager
+def _client_for(futures):
+    """A client that can submit tasks on ``futures``.
+
+    On a worker (predicting a dask collection), the worker's client,
+    seceding from the worker's thread pool while waiting; elsewhere the
+    client the futures belong to.
+    """
+    from distributed import get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:
+        client = futures[0].client
+        if client.status != "running":
+            raise RuntimeError(
+                "The support set of this model (search=\"dask\") is sharded "
+                "over a dask.distributed cluster whose client is closed. Keep "
+                "the Client that fit used open; a model pickled while it is "
+                "open searches exactly in memory."
+            ) from None
+        yield client
+    else:
+        with worker_client() as client:
+            yield client
+
+
+def _block_rows(n_support, block_bytes):
+    """Query rows per block of an exact support set of ``n_support`` points.
+
+    The rule of :class:`~sdm_sklearn._neighbors.ExactSupport`, for the whole
+    set: every shard cuts queries into the same blocks.
+    """
+    per_row = 4 * max(n_support, 1)
+    return round_block_rows(
+        min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
+    )
+
+
+def _shard_bounds(n_points, n_shards):
+    """Contiguous, balanced ranges of ``n_points`` for ``n_shards`` shards."""
+    return np.linspace(0, n_points, n_shards + 1).round().astype(int)
+
+
+class DaskSupport:
+    """Support set sharded over the workers of a ``distributed`` client.
+
+    Every answer equals that of :class:`~sdm_sklearn._neighbors.ExactSupport`
+    over the same points bit for bit (see the module docstring), and
+    ``nearest`` too except where two points tie exactly at the last place
+    asked for. The set is cut into contiguous shards of at least
+    ``MIN_SHARD_POINTS`` points, one per worker thread of the client's
+    cluster at construction, each built by a task that carries its points:
+    the scheduler keeps those tasks, so it can rebuild a shard lost with its
+    worker. Searches run as tasks next to the shards, one thread each
+    (``n_jobs`` is accepted for the common interface).
+
+    Pickling the set (with the model holding it; skops too) gathers the
+    shards and stores an :class:`~sdm_sklearn._neighbors.ExactSupport` with
+    the same answers, so that a loaded model predicts without a cluster;
+    copies share the shards, which never change.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n_support, n_dims)
+        Support points in the search space.
+    good_labels : ndarray of shape (n_support,), int
+        See :class:`~sdm_sklearn._neighbors.ExactSupport`.
+    block_bytes : int, default=None
+        As for :class:`~sdm_sklearn._neighbors.ExactSupport`.
+
+    Raises
+    ------
+    RuntimeError
+        When no ``distributed`` client is running.
+    """
+
+    def __init__(self, vectors, good_labels, *, block_bytes=None):
+        vectors = as_search_array(vectors)
+        good_labels = np.asarray(good_labels, dtype=np.int64)
+        client = require_client()
+        if block_bytes is None:
+            block_bytes = BLOCK_BYTES_PER_DIM * max(vectors.shape[1], 32)
+        # one slot per worker thread, dealt round the workers
+        nthreads = client.nthreads()
+        workers = [address for slot in range(max(nthreads.values(), default=0))
+                   for address, threads in nthreads.items() if slot < threads]
+        if not workers:
+            raise RuntimeError(
+                'search="dask" found no workers in the cluster of the running '
+                "client: start some, or wait for them with "
+                "client.wait_for_workers(n), before fit."
+            )
+        n_shards = max(1, min(len(workers), len(vectors) // MIN_SHARD_POINTS))
+        bounds = _shard_bounds(len(vectors), n_shards)
+        homes = workers[:n_shards]
+        with _large_payloads():
+            shards = [
+                _submit(client, home, _new_shard, vectors[lo:hi],
+                        good_labels[lo:hi], np.arange(lo, hi))
+                for lo, hi, home in zip(bounds[:-1], bounds[1:], homes,
+                                        strict=True)
+            ]
+        self._state = (shards, homes, np.diff(bounds), vectors.shape[1],
+                       int(block_bytes))
+        self._by_reference = False
+
+    @classmethod
+    def _from_state(cls, state, by_reference=False):
+        support = cls.__new__(cls)
+        support._state = state
+        support._by_reference = by_reference
+        return support
+
+    @property
+    def shards(self):
+        """Futures of the shards."""
+        return self._state[0]
+
+    @property
+    def sizes(self):
+        """Number of points of every shard."""
+        return self._state[2]
+
+    @property
+    def block_bytes(self):
+        return self._state[4]
+
+    @property
+    def n_support(self):
+        return int(self.sizes.sum())
+
+    @property
+    def block_rows(self):
+        """Query rows per block: those of an exact support set of all points."""
+        return _block_rows(self.n_support, self.block_bytes)
+
+    def _on_shard(self, client, k, method, *args):
+        """Future of ``shard.method(*args)`` for shard ``k``, at its home.
+
+        The home worker is a preference: a shard rebuilt elsewhere after
+        its worker died is used where it is.
+        """
+        return _submit(client, self._state[1][k], _call_shard, self.shards[k],
+                       method, *args)
+
+    def _on_shards(self, client, method, *args):
+        return [self._on_shard(client, k, method, *args)
+                for k in range(len(self.shards))]
+
+    def _points(self):
+        """Vectors and good classes of all points, in the original order."""
+        vectors = np.empty((self.n_support, self._state[3]), dtype=np.float32)
+        good_labels = np.empty(self.n_support, dtype=np.int64)
+        with _client_for(self.shards) as client:
+            parts = client.gather(self._on_shards(client, "points"))
+        for indices, shard_vectors, shard_good in parts:
+            vectors[indices] = shard_vectors
+            good_labels[indices] = shard_good
+        return vectors, good_labels
+
+    @property
+    def vectors(self):
+        """Support vectors in the original order (gathered from the shards)."""
+        return self._points()[0]
+
+    @property
+    def good_labels(self):
+        """Good class of every support point, in the original order."""
+        return self._points()[1]
+
+    def by_reference(self):
+        """A copy that pickles as references to the shards (for task graphs)."""
+        return self._from_state(self._state, by_reference=True)
+
+    def __reduce__(self):
+        if self._by_reference:
+            # still by reference where it lands: a worker passes it on
+            return DaskSupport._from_state, (self._state, True)
+        vectors, good_labels = self._points()
+        return (functools.partial(ExactSupport, block_bytes=self.block_bytes),
+                (vectors, good_labels))
+
+    def __getstate__(self):
+        # for serializers that store attributes (skops): the points, gathered
+        vectors, good_labels = self._points()
+        return {"vectors": vectors, "good_labels": good_labels,
+                "block_bytes": self.block_bytes}
+
+    def __setstate__(self, state):
+        # ... and loaded as the equivalent exact support set
+        exact = ExactSupport(state["vectors"], state["good_labels"],
+                             block_bytes=state["block_bytes"])
+        self.__class__ = ExactSupport
+        self.__dict__.update(exact.__dict__)
+
+    def __copy__(self):
+        return self._from_state(self._state, self._by_reference)
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def with_points(self, vectors, good_labels):
+        """A new support set with points appended; this one is unchanged.
+
+        The new points are dealt to the shards in contiguous runs, so that
+        shard sizes stay balanced; each grown shard is a new task on the
+        old one, at the same home.
+        """
+        vectors = as_search_array(vectors)
+        good_labels = np.asarray(good_labels, dtype=np.int64)
+        shards, homes, sizes, n_dims, block_bytes = self._state
+        bounds = _shard_bounds(len(vectors), len(shards))
+        grown = [k for k in range(len(shards)) if bounds[k + 1] > bounds[k]]
+        shards = list(shards)
+        with _client_for(shards) as client, _large_payloads():
+            for k in grown:
+                lo, hi = bounds[k], bounds[k + 1]
+                shards[k] = _submit(
+                    client, homes[k], _call_shard, shards[k], "with_points",
+                    vectors[lo:hi], good_labels[lo:hi],
+                    np.arange(lo, hi) + self.n_support,
+                )
+        return self._from_state(
+            (shards, homes, sizes + np.diff(bounds), n_dims, block_bytes)
+        )
+
+    def nearest(self, queries, n_neighbors, *, n_jobs=1):
+        """The nearest support points; see ``ExactSupport.nearest``.
+
+        Each shard ranks its own nearest points by exact distance and the
+        client keeps the best (ties by the smallest index).
+        """
+        queries32 = as_search_array(queries)
+        k = min(n_neighbors, self.n_support)
+        with _client_for(self.shards) as client, _large_payloads():
+            sent = client.submit(np.asarray, queries32, pure=False)
+            parts = client.gather(self._on_shards(client, "nearest", sent, k,
+                                                  self.block_rows))
+        indices = np.concatenate([part[0] for part in parts], axis=1)
+        distances = np.concatenate([part[1] for part in parts], axis=1)
+        order = np.lexsort((indices, distances), axis=1)[:, :k]
+        return (np.take_along_axis(indices, order, axis=1),
+                np.take_along_axis(distances, order, axis=1))
+
+    def search(self, queries, predictions, max_similarity, *, self_indices=None,
+               n_jobs=1):
+        """q, nearest support point and its distance; see ``ExactSupport.search``.
+
+        Computed by the reduction over shards of the module docstring.
+        """
+        queries32 = as_search_array(queries)
+        n_queries = len(queries32)
+        predictions = np.ascontiguousarray(predictions, dtype=np.int64)
+        if self_indices is None:
+            self_indices = np.full(n_queries, -1, dtype=np.int64)
+        self_indices = np.asarray(self_indices, dtype=np.int64)
+        with _client_for(self.shards) as client:
+            with _large_payloads():
+                payload = client.submit(_payload, queries32, predictions,
+                                        self_indices, pure=False)
+            parts = client.gather(self._on_shards(client, "first_pass", payload,
+                                                  self.block_rows))
+            scores, indices, distances, counts = (
+                np.stack(values) for values in zip(*parts, strict=True)
+            )
+            # the nearest bad and good points over shards: smallest score,
+            # then smallest index (shard, query, side)
+            rows = np.arange(n_queries)
+            best = np.lexsort((indices, scores), axis=0)[0]
+            score, index, distance = (
+                values[best, rows[:, None], [0, 1]]
+                for values in (scores, indices, distances)
+            )
+            radius = score[:, 0]
+            # a shard whose nearest bad point is at the radius has counted;
+            # one without a good point below it counts none
+            below = scores[:, :, 1] < radius
+            counts = np.where(below, counts, 0)
+            again = below & (scores[:, :, 0] > radius)
+            recount = [k for k in range(len(self.shards)) if again[k].any()]
+            futures = [
+                self._on_shard(client, k, "second_pass", payload,
+                               np.flatnonzero(again[k]), radius[again[k]],
+                               self.block_rows)
+                for k in recount
+            ]
+            for k, values in zip(recount, client.gather(futures), strict=True):
+                counts[k, again[k]] = values
+        q = np.minimum(counts.sum(axis=0), int(max_similarity))
+        good_wins = score[:, 1] < radius
+        nearest = np.where(good_wins, index[:, 1], index[:, 0])
+        d_nearest = np.where(good_wins, distance[:, 1], distance[:, 0])
+        return q, nearest, d_nearest
+
+
+def _submit(client, home, function, *args):
+    """``client.submit`` preferring the worker ``home``."""
+    return client.submit(function, *args, workers=[home],
+                         allow_other_workers=True, pure=False)
+
+
+@contextmanager
+def _large_payloads():
+    """Silence distributed's large-graph warning for arrays sent on purpose."""
+    import dask
+
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold":
+                          PAYLOAD_WARNING_BYTES}):
+        yield

@@ -1,0 +1,461 @@
+"""Dask: collections in and out, and the support set sharded over a cluster.
+
+Prediction methods given dask collections must return lazy collections with
+the right chunks and metadata whose computed values equal the in-memory
+outputs bit for bit; ``search="dask"`` must give every output of
+``search="exact"`` bit for bit, survive a worker killed mid-computation, and
+pickle into a model that needs no cluster. Support points are random
+floats (plus exact duplicates for ties), so that equal bits are not an
+accident of exact arithmetic.
+"""
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_array_equal
+from pandas.testing import assert_frame_equal
+from sklearn.datasets import make_blobs
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline
+
+distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+
+from sdm_sklearn import SDMClassifier  # noqa: E402
+from sdm_sklearn._distributed import MIN_SHARD_POINTS, DaskSupport  # noqa: E402
+from sdm_sklearn._neighbors import ExactSupport  # noqa: E402
+
+FAST = dict(n_exemplar_dims=8, n_iterations=1, n_epochs=8, learning_rate=3e-2,
+            alpha=0.9, random_state=0)
+METHODS = ["predict", "predict_proba", "decision_function", "predict_selective",
+           "predict_uncertainty", "exemplars"]
+
+
+def _fit(X, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SDMClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def assert_same(got, expected):
+    """Equal bits, dtypes, columns and index."""
+    if isinstance(expected, pd.DataFrame):
+        assert_frame_equal(got, expected, check_exact=True)
+    else:
+        assert got.dtype == expected.dtype
+        assert_array_equal(got, expected)
+
+
+def _every_output(clf, X):
+    return {
+        **{name: getattr(clf, name)(X) for name in METHODS},
+        "explain": clf.explain(X, n_neighbors=3),
+        "partition": clf.calibration_partition(X),
+    }
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=600, centers=3, n_features=5, cluster_std=2.0,
+                      random_state=0)
+    return X[:450], y[:450], X[450:]
+
+
+@pytest.fixture(scope="module")
+def exact(blobs):
+    X, y, _ = blobs
+    return _fit(X, y, search="exact")
+
+
+# --------------------------------------------------- without any cluster
+
+
+def test_importing_the_package_imports_no_dask():
+    code = ("import sys, sdm_sklearn; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_dask_search_without_a_client_is_a_clear_error(blobs):
+    try:
+        distributed.get_client()
+    except ValueError:
+        pass
+    else:  # pragma: no cover - only when another module left a client
+        pytest.skip("a distributed client is running in this process")
+    X, y, _ = blobs
+    with pytest.raises(RuntimeError, match=r"running dask.distributed client.*"
+                       r"Client\(LocalCluster\(\)\)"):
+        SDMClassifier(search="dask", **FAST).fit(X, y)
+
+
+COLUMNS = [f"f{i}" for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def frame_model(blobs):
+    X, y, _ = blobs
+    return _fit(pd.DataFrame(X, columns=COLUMNS), y)
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("kind", ["array", "frame"])
+def test_dask_inputs_give_lazy_outputs_equal_bit_for_bit(exact, frame_model,
+                                                         blobs, name, kind):
+    _, _, X_test = blobs
+    if kind == "array":
+        clf, data = exact, X_test
+        lazy_input = da.from_array(X_test, chunks=(40, 3))
+    else:
+        clf = frame_model
+        data = pd.DataFrame(X_test, columns=COLUMNS,
+                            index=np.arange(len(X_test)) * 3 + 7)
+        lazy_input = dd.from_pandas(data, npartitions=3)
+    expected = getattr(clf, name)(data)
+    lazy = getattr(clf, name)(lazy_input)
+    assert dask.is_dask_collection(lazy)
+    got = lazy.compute(scheduler="sync")
+    assert_same(got, expected)
+    if isinstance(expected, pd.DataFrame):
+        assert list(lazy.columns) == list(expected.columns)
+        assert lazy.dtypes.equals(expected.dtypes)
+        if kind == "frame":
+            assert lazy.divisions == lazy_input.divisions
+        else:
+            assert lazy.divisions == (0, 40, 80, 120, 149)
+    else:
+        assert lazy.dtype == expected.dtype
+        assert type(lazy._meta) is np.ndarray
+        if kind == "array":
+            assert lazy.chunks == ((40, 40, 40, 30),) + tuple(
+                (size,) for size in expected.shape[1:]
+            )
+        else:
+            assert lazy.shape[1:] == expected.shape[1:]
+
+
+LABEL_KINDS = ["int", "bool", "str", "object", "pandas-str", "pandas-category"]
+
+
+def _labels(kind, y):
+    if kind == "bool":
+        return y == 1
+    text = np.array(["cat", "dog", "emu"])[y]
+    if kind == "int":
+        return y + 10
+    if kind == "str":
+        return text
+    if kind == "object":
+        return text.astype(object)
+    if kind == "pandas-str":
+        return pd.Series(text, dtype="str")
+    return pd.Series(text, dtype="category")
+
+
+@pytest.mark.parametrize("kind", LABEL_KINDS)
+def test_label_kinds_keep_their_dtypes(blobs, kind):
+    X, y, X_test = blobs
+    clf = _fit(X, _labels(kind, y))
+    lazy_input = da.from_array(X_test, chunks=50)
+    for name in ("predict", "predict_selective", "predict_uncertainty"):
+        expected = getattr(clf, name)(X_test)
+        lazy = getattr(clf, name)(lazy_input)
+        got = lazy.compute(scheduler="sync")
+        assert_same(got, expected)
+        meta_dtype = (lazy.dtypes["prediction"] if name == "predict_uncertainty"
+                      else lazy.dtype)
+        assert meta_dtype == (got["prediction"].dtype
+                              if name == "predict_uncertainty" else got.dtype)
+
+
+def test_producer_inputs_of_any_kind(blobs):
+    rng = np.random.default_rng(0)
+    words = np.array([["red", "apple", "cherry"], ["blue", "sea", "sky"],
+                      ["green", "leaf", "grass"]])
+    y = rng.integers(0, 3, size=240)
+    docs = np.array([" ".join(rng.choice(words[label], size=4))
+                     + " " + rng.choice(["the", "a", "one"]) for label in y],
+                    dtype=object)
+    producer = make_pipeline(TfidfVectorizer(), TruncatedSVD(4, random_state=0))
+    clf = _fit(docs[:180], y[:180], estimator=producer)
+    expected = clf.predict_proba(docs[180:])
+    series = dd.from_pandas(pd.Series(docs[180:]), npartitions=2)
+    array = da.from_array(docs[180:], chunks=25)
+    assert_same(clf.predict_proba(series).compute(scheduler="sync"), expected)
+    lazy = clf.predict_proba(array)
+    assert lazy.chunks == ((25, 25, 10), (3,))
+    assert_same(lazy.compute(scheduler="sync"), expected)
+    X, y, X_test = blobs
+    pca = _fit(X, y, estimator=PCA(n_components=3))
+    assert_same(
+        pca.predict_uncertainty(da.from_array(X_test, chunks=64)).compute(
+            scheduler="sync"),
+        pca.predict_uncertainty(X_test),
+    )
+
+
+def test_empty_blocks_and_unknown_chunk_sizes(exact, blobs):
+    _, _, X_test = blobs
+    expected = exact.predict_uncertainty(X_test)
+    with_empty = da.concatenate([da.from_array(X_test[:0]),
+                                 da.from_array(X_test, chunks=75)])
+    assert_same(exact.predict_uncertainty(with_empty).compute(scheduler="sync"),
+                expected)
+    unknown = da.from_array(X_test, chunks=50)
+    unknown = unknown[unknown[:, 0] > -np.inf]
+    assert np.isnan(unknown.chunks[0][0])
+    assert_same(exact.predict_proba(unknown).compute(scheduler="sync"),
+                exact.predict_proba(X_test))
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        exact.predict_uncertainty(unknown)
+
+
+def test_errors_are_raised_at_the_call(exact, blobs):
+    _, _, X_test = blobs
+    with pytest.raises(ValueError, match="features"):
+        exact.predict(da.from_array(X_test[:, :4], chunks=50))
+    with pytest.raises(NotFittedError):
+        SDMClassifier().predict_proba(da.from_array(X_test, chunks=50))
+    with pytest.raises(TypeError, match="dask arrays, DataFrames and Series"):
+        exact.predict(dask.delayed(X_test))
+
+
+def test_collections_keep_the_model_of_the_call(blobs):
+    X, y, X_test = blobs
+    clf = _fit(X, y)
+    before = clf.predict_uncertainty(X_test)
+    lazy = clf.predict_uncertainty(da.from_array(X_test, chunks=50))
+    clf.add_support(X_test[:50], clf.predict(X_test[:50]))
+    assert not clf.predict_uncertainty(X_test).equals(before)
+    assert_same(lazy.compute(scheduler="sync"), before)
+
+
+# ---------------------------------------------------------- on a cluster
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, processes=True,
+                                       threads_per_worker=1,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _random_support(n_support, n_dims, seed, duplicates=True):
+    """Float vectors, with exact duplicates across shards, and ragged labels."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n_support, n_dims)).astype(np.float32)
+    if duplicates:
+        copies = rng.choice(n_support // 2, size=n_support // 10, replace=False)
+        vectors[n_support - len(copies):] = vectors[copies]
+    good = rng.integers(-1, 4, size=n_support)
+    return vectors, good
+
+
+def _queries(vectors, n_queries, seed):
+    rng = np.random.default_rng(seed + 1)
+    queries = rng.normal(size=(n_queries, vectors.shape[1])).astype(np.float32)
+    queries[: n_queries // 3] = vectors[rng.choice(len(vectors), n_queries // 3)]
+    predictions = rng.integers(0, 4, size=n_queries)
+    return queries, predictions
+
+
+def assert_same_answers(sharded, exact_support, queries, predictions, cap,
+                        self_indices=None):
+    for got, expected in zip(
+        sharded.search(queries, predictions, cap, self_indices=self_indices),
+        exact_support.search(queries, predictions, cap,
+                             self_indices=self_indices),
+        strict=True,
+    ):
+        assert got.dtype == expected.dtype
+        assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n_dims, block_bytes", [(3, None), (32, 2**14),
+                                                 (100, None)])
+def test_sharded_search_equals_exact_search_bit_for_bit(client, n_dims,
+                                                        block_bytes):
+    vectors, good = _random_support(700, n_dims, seed=n_dims)
+    queries, predictions = _queries(vectors, 300, seed=n_dims)
+    sharded = DaskSupport(vectors, good, block_bytes=block_bytes)
+    exact_support = ExactSupport(vectors, good, block_bytes=block_bytes)
+    assert len(sharded.shards) == 2
+    assert sharded.block_rows == exact_support.block_rows
+    for cap in (3, 10**6):
+        assert_same_answers(sharded, exact_support, queries, predictions, cap)
+    # the support set against itself, self-matches skipped
+    assert_same_answers(sharded, exact_support, vectors, good.clip(0), 50,
+                        self_indices=np.arange(len(vectors)))
+    assert_array_equal(sharded.vectors, vectors)
+    assert_array_equal(sharded.good_labels, good)
+
+
+def test_sharded_nearest_equals_exact_nearest(client):
+    # ExactSupport chooses among points tied exactly at the last place
+    # asked for as argpartition does, so the points here have no duplicates
+    vectors, good = _random_support(700, 16, seed=3, duplicates=False)
+    queries, _ = _queries(vectors, 300, seed=3)
+    for k in (1, 5, 400):
+        for got, expected in zip(DaskSupport(vectors, good).nearest(queries, k),
+                                 ExactSupport(vectors, good).nearest(queries, k),
+                                 strict=True):
+            assert got.dtype == expected.dtype
+            assert_array_equal(got, expected)
+
+
+def test_points_added_and_pickled_keep_exact_answers(client):
+    vectors, good = _random_support(400, 16, seed=1)
+    queries, predictions = _queries(vectors, 200, seed=1)
+    sharded = DaskSupport(vectors[:300], good[:300])
+    exact_support = ExactSupport(vectors[:300], good[:300])
+    grown = sharded.with_points(vectors[300:], good[300:])
+    assert list(grown.sizes) == [200, 200]
+    assert_same_answers(grown, exact_support.with_points(vectors[300:],
+                                                         good[300:]),
+                        queries, predictions, 20)
+    # the old set is unchanged
+    assert sharded.n_support == 300
+    assert_same_answers(sharded, exact_support, queries, predictions, 20)
+    restored = pickle.loads(pickle.dumps(grown))
+    assert type(restored) is ExactSupport
+    assert restored.block_rows == grown.block_rows
+    assert_same_answers(grown, restored, queries, predictions, 20)
+    # copies share the shards instead of gathering them
+    assert copy.deepcopy(grown).shards == grown.shards
+
+
+def test_small_support_sets_stay_in_one_shard(client):
+    vectors, good = _random_support(2 * MIN_SHARD_POINTS - 1, 8, seed=2)
+    assert len(DaskSupport(vectors, good).shards) == 1
+    assert len(DaskSupport(np.vstack([vectors, vectors[:1]]),
+                           np.append(good, 0)).shards) == 2
+
+
+def test_a_closed_client_is_a_clear_error(client):
+    vectors, good = _random_support(200, 4, seed=4)
+    other = distributed.Client(client.scheduler.address, set_as_default=False)
+    with other.as_current():
+        sharded = DaskSupport(vectors, good)
+    other.close()
+    with pytest.raises(RuntimeError, match="client is closed.*pickled"):
+        sharded.search(vectors[:5], np.zeros(5, dtype=int), 10)
+
+
+@pytest.fixture(scope="module")
+def sharded_model(client, blobs):
+    X, y, _ = blobs
+    return _fit(X, y, search="dask")
+
+
+def test_fit_with_dask_search_equals_exact_search(sharded_model, exact, blobs):
+    _, _, X_test = blobs
+    assert sharded_model.search_ == "dask"
+    assert len(sharded_model._model.index.support.shards) == 2
+    assert_array_equal(sharded_model.calibration_loss_, exact.calibration_loss_)
+    assert_array_equal(sharded_model.support_exemplars_,
+                       exact.support_exemplars_)
+    expected = _every_output(exact, X_test)
+    for name, values in _every_output(sharded_model, X_test).items():
+        assert_same(values, expected[name])
+
+
+def test_add_support_with_dask_search(sharded_model, exact, blobs):
+    _, _, X_test = blobs
+    labels = np.arange(len(X_test)) % 4  # 3 is outside the classes
+    grown_sharded = copy.deepcopy(sharded_model).add_support(X_test[:100],
+                                                             labels[:100])
+    grown_exact = copy.deepcopy(exact).add_support(X_test[:100], labels[:100])
+    assert_same(grown_sharded.predict_uncertainty(X_test),
+                grown_exact.predict_uncertainty(X_test))
+    assert_same(sharded_model.predict_uncertainty(X_test),
+                exact.predict_uncertainty(X_test))
+
+
+def test_pickled_dask_model_searches_in_memory(sharded_model, exact, blobs):
+    _, _, X_test = blobs
+    restored = pickle.loads(pickle.dumps(sharded_model))
+    assert type(restored._model.index.support) is ExactSupport
+    assert type(sharded_model._model.index.support) is DaskSupport
+    assert_same(restored.predict_uncertainty(X_test),
+                exact.predict_uncertainty(X_test))
+
+
+@pytest.mark.slow  # importing skops takes seconds
+def test_skops_stores_a_dask_model_as_an_exact_one(sharded_model, exact,
+                                                   blobs):
+    sio = pytest.importorskip("skops.io")
+    _, _, X_test = blobs
+    data = sio.dumps(sharded_model)
+    restored = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    assert type(restored._model.index.support) is ExactSupport
+    assert_same(restored.predict_uncertainty(X_test),
+                exact.predict_uncertainty(X_test))
+
+
+def test_collections_computed_on_the_cluster(client, sharded_model, exact,
+                                             blobs):
+    _, _, X_test = blobs
+    lazy_input = da.from_array(X_test, chunks=75)
+    expected = exact.predict_uncertainty(X_test)
+    for clf in (sharded_model, exact):
+        lazy = clf.predict_uncertainty(lazy_input)
+        # a timeout turns a lost task graph into a failure instead of a hang
+        assert_same(client.compute(lazy).result(timeout=120), expected)
+    # in this process, the sharded model's searches still go to the cluster
+    assert_same(sharded_model.predict_uncertainty(lazy_input).compute(
+        scheduler="sync"), expected)
+
+
+@pytest.mark.slow
+def test_worker_killed_during_a_predict_gives_the_exact_result(
+        client, sharded_model, exact, blobs, tmp_path):
+    _, _, X_test = blobs
+    flag = str(tmp_path / "killed")
+
+    def kill_worker_once(block):
+        """Identity, except that the first call on a worker kills its process."""
+        if len(block) and not os.path.exists(flag):
+            distributed.get_worker()  # raises outside a worker
+            open(flag, "w").close()
+            os._exit(1)
+        return block
+
+    lazy_input = da.from_array(X_test, chunks=40).map_blocks(
+        kill_worker_once, meta=X_test[:0])
+    workers = set(client.nthreads())
+    got = sharded_model.predict_uncertainty(lazy_input).compute()
+    assert os.path.exists(flag)
+    client.wait_for_workers(2)
+    assert set(client.nthreads()) != workers  # one worker was replaced
+    assert_same(got, exact.predict_uncertainty(X_test))
+
+
+@pytest.mark.slow
+def test_restarted_worker_rebuilds_its_shards(client, sharded_model, exact,
+                                              blobs):
+    _, _, X_test = blobs
+    shard = sharded_model._model.index.support.shards[0]
+    (holder,) = client.who_has([shard])[shard.key]
+    client.restart_workers([holder])
+    client.wait_for_workers(2)
+    assert_same(sharded_model.predict_uncertainty(X_test),
+                exact.predict_uncertainty(X_test))
+    assert client.who_has([shard])[shard.key]
