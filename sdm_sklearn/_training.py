@@ -27,7 +27,7 @@ from ._evaluation import (
     evaluate_support,
     index_support,
 )
-from ._features import is_frozen, produce, split_features
+from ._features import frozen_producer, is_frozen, produce, split_features
 from ._model import calibrated_model
 from ._neighbors import resolve_search, support_factory
 from ._splitting import calibration_counts, stratified_split
@@ -54,6 +54,8 @@ class TrainingConfig:
     search: str
     ensemble: bool
     n_jobs: int
+    response_method: str = "auto"
+    append_features: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,12 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     n_epochs = resolve_epochs(config.n_epochs, n_support, config.batch_size)
     search = resolve_search(config.search, n_support)
     progress = Progress(verbose, config.n_iterations, n_epochs)
-    frozen_features = produce(estimator, X) if is_frozen(estimator) else None
+    frozen_features = None
+    if is_frozen(estimator):
+        frozen_features = produce(
+            frozen_producer(estimator, config.response_method,
+                            config.append_features), X
+        )
 
     losses = np.empty((config.n_iterations, n_epochs))
     models, best_iteration, best, best_model = [], None, None, None
@@ -221,7 +228,10 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             y_encoded, config.calibration_size, rng
         )
         producer, support_features, calibration_features = split_features(
-            estimator, X, y, support_index, calibration_index, frozen_features
+            estimator, X, y, support_index, calibration_index,
+            response_method=config.response_method,
+            append_features=config.append_features, seed=int(seed),
+            frozen_features=frozen_features,
         )
         support_labels = y_encoded[support_index]
         cap = config.max_similarity

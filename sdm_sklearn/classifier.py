@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import minimum_region_count
+from ._features import producer_kind
 from ._labels import (
     as_ids,
     check_class_counts,
@@ -85,13 +86,30 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : transformer, Pipeline or FrozenEstimator, default=None
+    estimator : transformer, classifier, Pipeline or FrozenEstimator, \
+            default=None
         Feature producer. None: ``X`` already holds the features (embeddings,
         tabular data). A transformer or a Pipeline ending in one is cloned and
         fitted on the support split of every iteration only, so calibration
-        points are never seen by anything fitted. A
+        points are never seen by anything fitted. A classifier (anything
+        with ``fit`` and ``predict_proba`` or ``decision_function``, such as
+        ``HistGradientBoostingClassifier`` or a Pipeline ending in one) gives
+        its responses as features (see ``response_method``): cross-fitted
+        (out of fold, 5 folds) on the support split, so that support points
+        look like unseen points, and those of the classifier fitted on the
+        whole support split for calibration and new points. A
         :class:`~sklearn.frozen.FrozenEstimator` around a fitted transformer
-        is used as is and never refitted.
+        or classifier is used as is and never refitted.
+    response_method : {"auto", "predict_proba", "decision_function"}, \
+            default="auto"
+        For a classifier as ``estimator``: the method whose outputs are the
+        features, log-probabilities for ``predict_proba`` (probabilities
+        floored at 0.01) and scores for ``decision_function``. "auto":
+        ``predict_proba`` when the classifier has it, else
+        ``decision_function``.
+    append_features : bool, default=False
+        For a classifier as ``estimator``: put the columns of ``X`` (numeric,
+        finite) before its responses.
     alpha : float, default=0.95
         Target conditional accuracy of admitted predictions, in ``(0.5, 1]``.
         Read as the decimal number it prints as (0.9 is exactly 9/10).
@@ -256,7 +274,16 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "transform"]), None],
+        "estimator": [
+            HasMethods(["fit", "transform"]),
+            HasMethods(["fit", "predict_proba"]),
+            HasMethods(["fit", "decision_function"]),
+            None,
+        ],
+        "response_method": [
+            StrOptions({"auto", "predict_proba", "decision_function"})
+        ],
+        "append_features": ["boolean"],
         "alpha": [Interval(Real, 0.5, 1, closed="right")],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
@@ -282,6 +309,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self,
         estimator=None,
         *,
+        response_method="auto",
+        append_features=False,
         alpha=0.95,
         n_exemplar_dims=128,
         n_iterations=3,
@@ -301,6 +330,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
     ):
         self.estimator = estimator
+        self.response_method = response_method
+        self.append_features = append_features
         self.alpha = alpha
         self.n_exemplar_dims = n_exemplar_dims
         self.n_iterations = n_iterations
@@ -392,6 +423,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 search=self.search,
                 ensemble=self.ensemble,
                 n_jobs=resolve_n_jobs(self.n_jobs),
+                response_method=self.response_method,
+                append_features=self.append_features,
             ),
             alpha=self.alpha,
             random_state=self.random_state,
@@ -506,20 +539,29 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         )
 
     @_computes
-    def predict(self, X):
+    def predict(self, X, *, selective=False):
         """Predicted class: the argmax of the adaptor's logits z'.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), or producer input
             Inputs.
+        selective : bool, default=False
+            Return what :meth:`predict_selective` returns instead: the
+            prediction inside the HIGH-RELIABILITY region and
+            ``rejection_label_`` elsewhere. This is how a Pipeline ending in
+            SDMClassifier gives selective predictions:
+            ``pipeline.predict(X, selective=True)`` (with metadata routing
+            enabled, request it first with
+            ``set_predict_request(selective=True)``).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
-            Predicted labels (every input gets one; see
-            :meth:`predict_selective` for rejection).
+            Predicted labels (every input gets one unless ``selective``).
         """
+        if selective:
+            return self._selective(X)
         model, inputs = self._prepared(X)
         return model.predict(inputs)
 
@@ -611,6 +653,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             ``rejection_label_`` elsewhere. An object array when the
             classes' dtype cannot hold the marker exactly.
         """
+        return self._selective(X)
+
+    def _selective(self, X):
         columns = self._uncertainty(X)
         return selective_labels(
             columns["prediction"], columns[admitted_column(self.conservative)],
@@ -800,13 +845,16 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        if self.estimator is None:
-            tags.input_tags.sparse = False
-            tags.input_tags.allow_nan = False
-        else:
+        if self.estimator is not None:
             from sklearn.utils import get_tags
 
             tags.input_tags = get_tags(self.estimator).input_tags
+        if self.estimator is None or (
+            self.append_features and producer_kind(self.estimator) == "classifier"
+        ):
+            # the features are X itself: dense and finite
+            tags.input_tags.sparse = False
+            tags.input_tags.allow_nan = False
         return tags
 
 
