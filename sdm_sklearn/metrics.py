@@ -11,21 +11,35 @@ this module summarise such predictors:
 - :func:`risk_coverage_curve`, :func:`risk_coverage_auc` and
   :func:`coverage_at_accuracy` describe every selective predictor obtained by
   thresholding a confidence score.
+- :func:`make_selective_scorer` rates a fitted
+  :class:`~sdm_sklearn.SDMClassifier` by its selective quality, for model
+  selection with :class:`~sklearn.model_selection.GridSearchCV` or
+  :func:`~sklearn.model_selection.cross_validate`.
 
-All functions work with any selective predictor: they only need labels, the
-predictions and either an admission mask or a confidence score.
+All functions but the scorer work with any selective predictor: they only
+need labels, the predictions and either an admission mask or a confidence
+score. Labels must be defined (no NaN or None), finite and of one kind that
+can be compared (e.g. all integers or all strings); anything else raises a
+ValueError rather than giving a wrong count.
 """
 
 import numbers
+import warnings
+from numbers import Real
 
 import numpy as np
 import pandas as pd
-from sklearn.utils import check_consistent_length
-from sklearn.utils.validation import column_or_1d
+from scipy.stats import binom
+from sklearn.utils import assert_all_finite, check_consistent_length
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._model import admitted_column
 
 __all__ = [
     "coverage_at_accuracy",
     "format_selective_report",
+    "make_selective_scorer",
     "risk_coverage_auc",
     "risk_coverage_curve",
     "selective_report",
@@ -44,58 +58,155 @@ _REPORT_FORMATS = {
 }
 
 
-def _check_inputs(y_true, y_pred, values):
-    """Validate the three per-sample arrays shared by the metrics.
+def _check_inputs(y_true, y_pred, *values):
+    """Validate the lengths and shapes of the per-sample arrays of the metrics.
 
     ``y_pred`` is kept as an object array so that a rejection marker of
     another type (e.g. ``None`` or ``"reject"`` among integer labels) does not
-    coerce the labels themselves.
+    coerce the labels themselves. ``values`` (masks or a confidence score)
+    are only checked for their length: each caller converts them.
 
     Returns
     -------
-    y_true, y_pred, values : ndarray of shape (n_samples,)
+    y_true, y_pred : ndarray of shape (n_samples,)
     """
+    check_consistent_length(y_true, y_pred, *values)
     y_true = column_or_1d(y_true)
     y_pred = column_or_1d(y_pred, dtype=object)
-    values = column_or_1d(values)
-    check_consistent_length(y_true, y_pred, values)
     if y_true.shape[0] == 0:
         raise ValueError(
             "Found empty input: 0 samples were given, while a minimum of 1 is required."
         )
-    return y_true, y_pred, values
+    return y_true, y_pred
 
 
-def _sorted_label_union(*label_arrays):
-    """Sorted list of the distinct labels in ``label_arrays``."""
+def _check_predictions(y_true, y_pred, *values):
+    """:func:`_check_inputs` where every input has a prediction.
+
+    Both label arrays must hold defined, finite labels of one kind.
+    """
+    y_true, y_pred = _check_inputs(y_true, y_pred, *values)
+    _check_label_values(y_true, "y_true")
+    _check_label_values(y_pred, "y_pred")
+    _sorted_label_union(y_true=y_true, y_pred=y_pred)  # rejects a mix of kinds
+    return y_true, y_pred
+
+
+def _check_label_values(values, input_name, *, where=""):
+    """Raise if ``values`` holds a missing (NaN, None, pd.NA) or infinite label.
+
+    Such a label is never equal to itself, so it would be counted as an
+    error, or as a class of its own, without a word.
+    """
+    if values.dtype.kind in "biuUS":  # these dtypes cannot hold either
+        return
+    invalid = pd.isna(values) | pd.Series(values).isin([np.inf, -np.inf]).to_numpy()
+    if invalid.any():
+        found = ", ".join(sorted({repr(value) for value in values[invalid].tolist()}))
+        raise ValueError(
+            f"Input {input_name} contains missing or infinite labels ({found})"
+            f"{where}; every label must be a defined, finite value."
+        )
+
+
+def _label_kind(value):
+    """How a label is described in error messages."""
+    if isinstance(value, str):
+        return "strings"
+    if isinstance(value, numbers.Number):
+        return "numbers"
+    return f"{type(value).__name__} objects"
+
+
+def _sorted_label_union(**label_arrays):
+    """Sorted list of the distinct labels of the named ``label_arrays``.
+
+    Labels that cannot be sorted together (e.g. strings and integers) can
+    never be equal either: comparing them would count every pair as an
+    error, so they are refused.
+    """
     labels = set()
-    for array in label_arrays:
+    for array in label_arrays.values():
         labels.update(array.tolist())
     try:
         return sorted(labels)
     except TypeError as exc:
+        kinds = "; ".join(
+            f"{name}: {' and '.join(sorted({_label_kind(v) for v in array.tolist()}))}"
+            for name, array in label_arrays.items()
+        )
         raise ValueError(
-            "Mix of label input types: y_true and y_pred must contain labels "
-            "of a single kind (e.g. all integers or all strings)."
+            f"Mix of label input types ({kinds}): labels must all be of one kind "
+            "that can be compared (e.g. all integers or all strings)."
         ) from exc
 
 
-def _check_admitted(admitted):
-    """Convert a bool or 0/1 integer array to a bool mask."""
+def _check_admitted(admitted, input_name="admitted"):
+    """A boolean mask from bool values or 0/1 integers; anything else raises.
+
+    This is the one rule for every mask of the package (``admitted``,
+    ``is_ood``, ``correct``): strings such as ``"False"`` or fractions such
+    as 0.5 are refused rather than cast to booleans.
+    """
+    dtype = getattr(admitted, "dtype", None)
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu":
+        # pandas' nullable booleans and integers, which numpy sees as floats.
+        if np.asarray(pd.isna(admitted)).any():
+            raise ValueError(
+                f"{input_name} contains missing values (pd.NA); it must be a "
+                "boolean mask."
+            )
+        admitted = np.asarray(admitted, dtype=dtype.numpy_dtype)
+    admitted = column_or_1d(admitted)
     if admitted.dtype.kind == "b":
         return admitted
     if admitted.dtype.kind not in "iu":
         raise ValueError(
-            "admitted must be a boolean mask of bool or 0/1 integer values; "
+            f"{input_name} must be a boolean mask of bool or 0/1 integer values; "
             f"got an array of dtype {admitted.dtype}."
         )
     unexpected = np.setdiff1d(admitted, [0, 1])
     if unexpected.size:
         raise ValueError(
-            "admitted must be a boolean mask of bool or 0/1 integer values; "
+            f"{input_name} must be a boolean mask of bool or 0/1 integer values; "
             f"got the integer values {unexpected.tolist()}."
         )
     return admitted.astype(bool)
+
+
+def _check_y_against_classes(y, classes):
+    """``y`` as an array, checked against the estimator's classes.
+
+    A label of another kind than ``classes`` (e.g. the string ``"1"`` for
+    the class ``1``) can never be predicted, so it raises. A label of the
+    same kind outside ``classes`` (an unseen class, or a typo) warns: every
+    prediction for it counts as wrong, which is what a test set of an
+    unseen class is meant to show.
+    """
+    y = column_or_1d(y)
+    _check_label_values(y, "y")
+    _sorted_label_union(y=y, classes_=classes)
+    unknown = sorted(set(y.tolist()).difference(classes.tolist()))
+    if unknown:
+        shown = unknown[:5] + (["..."] if len(unknown) > 5 else [])
+        warnings.warn(
+            f"y contains labels that are not among the estimator's classes_ "
+            f"{classes.tolist()}: {shown}; every prediction for them counts "
+            "as wrong.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return y
+
+
+def _check_sdm_estimator(estimator, caller):
+    """A fitted estimator that offers ``predict_uncertainty``."""
+    if not hasattr(estimator, "predict_uncertainty"):
+        raise TypeError(
+            f"{caller} needs an SDMClassifier (an estimator with "
+            f"predict_uncertainty); got {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator)
 
 
 def _count_by_label(values, labels):
@@ -111,6 +222,29 @@ def _ratio(numerator, denominator):
     """Elementwise ``numerator / denominator``, NaN where the denominator is 0."""
     out = np.full(len(numerator), np.nan)
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _selective_counts(y_true, y_pred, admitted, labels):
+    """Per-label counts of a selective classifier, each followed by its total.
+
+    Returns
+    -------
+    n_correct, n_true, class_admitted, prediction_admitted : ndarray
+        Each of shape (n_labels + 1,). Per label of ``labels``: the admitted
+        correct predictions, the points of that true label, the admitted
+        points of that true label and the admitted points predicted as that
+        label; the last entry is the corresponding count over all points
+        (the ``"marginal"`` row).
+    """
+    true_admitted = y_true[admitted]
+    pred_admitted = y_pred[admitted]
+    correct_labels = true_admitted[true_admitted == pred_admitted]
+    return (
+        _count_by_label(correct_labels, labels),
+        _count_by_label(y_true, labels),
+        _count_by_label(true_admitted, labels),
+        _count_by_label(pred_admitted, labels),
+    )
 
 
 def selective_report(y_true, y_pred, admitted, *, labels=None):
@@ -183,16 +317,24 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
     >>> report["prediction_admitted"].tolist()
     [1, 2, 3]
     """
-    y_true, y_pred, admitted = _check_inputs(y_true, y_pred, admitted)
+    y_true, y_pred = _check_inputs(y_true, y_pred, admitted)
     admitted = _check_admitted(admitted)
-    true_admitted = y_true[admitted]
+    _check_label_values(y_true, "y_true")
     pred_admitted = y_pred[admitted]
+    _check_label_values(
+        pred_admitted, "y_pred",
+        where=" at admitted positions (rejected ones may hold any marker)",
+    )
     # Computed even when labels are given, to reject a mix of label kinds.
-    data_labels = _sorted_label_union(y_true, pred_admitted)
+    data_labels = _sorted_label_union(y_true=y_true, y_pred=pred_admitted)
     if labels is None:
         labels = data_labels
     else:
-        labels = column_or_1d(labels, dtype=object).tolist()
+        labels = column_or_1d(labels, dtype=object)
+        _check_label_values(labels, "labels")
+        # A row label of another kind than the data would stay empty.
+        _sorted_label_union(y_true=y_true, y_pred=pred_admitted, labels=labels)
+        labels = labels.tolist()
         if len(set(labels)) != len(labels):
             raise ValueError(f"labels must not contain duplicates; got {labels}.")
     if _MARGINAL in labels:
@@ -201,11 +343,9 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
             "report and cannot be used as a class label."
         )
 
-    correct_labels = true_admitted[true_admitted == pred_admitted]
-    n_correct = _count_by_label(correct_labels, labels)
-    n_true = _count_by_label(y_true, labels)
-    class_admitted = _count_by_label(true_admitted, labels)
-    prediction_admitted = _count_by_label(pred_admitted, labels)
+    n_correct, n_true, class_admitted, prediction_admitted = _selective_counts(
+        y_true, y_pred, admitted, labels
+    )
     index = pd.Index([*labels, _MARGINAL], dtype=object, name="label")
     return pd.DataFrame(
         {
@@ -315,11 +455,9 @@ def _risk_coverage_counts(y_true, y_pred, confidence):
     n_samples : int
         Total number of points.
     """
-    y_true, y_pred, confidence = _check_inputs(y_true, y_pred, confidence)
-    _sorted_label_union(y_true, y_pred)  # rejects a mix of label kinds
-    confidence = confidence.astype(np.float64)
-    if np.isnan(confidence).any():
-        raise ValueError("Input confidence contains NaN.")
+    y_true, y_pred = _check_predictions(y_true, y_pred, confidence)
+    confidence = column_or_1d(confidence, dtype=np.float64)
+    assert_all_finite(confidence, input_name="confidence")
     order = np.argsort(confidence)[::-1]
     sorted_confidence = confidence[order]
     cumulative_errors = np.cumsum(y_true[order] != y_pred[order])
@@ -345,8 +483,8 @@ def risk_coverage_curve(y_true, y_pred, confidence):
         Predicted labels.
 
     confidence : array-like of shape (n_samples,)
-        Confidence of each prediction; higher means more confident. Must not
-        contain NaN.
+        Confidence of each prediction; higher means more confident. Must be
+        finite.
 
     Returns
     -------
@@ -414,8 +552,8 @@ def risk_coverage_auc(y_true, y_pred, confidence):
         Predicted labels.
 
     confidence : array-like of shape (n_samples,)
-        Confidence of each prediction; higher means more confident. Must not
-        contain NaN.
+        Confidence of each prediction; higher means more confident. Must be
+        finite.
 
     Returns
     -------
@@ -436,8 +574,12 @@ def risk_coverage_auc(y_true, y_pred, confidence):
     0.2292
     """
     curve = risk_coverage_curve(y_true, y_pred, confidence)
-    coverage_steps = np.diff(curve["coverage"].to_numpy(), prepend=0.0)
-    return float(np.dot(curve["risk"].to_numpy(), coverage_steps))
+    return _step_area(curve["coverage"].to_numpy(), curve["risk"].to_numpy())
+
+
+def _step_area(coverage, risk):
+    """Area under the steps of a risk-coverage curve, from coverage 0."""
+    return float(np.dot(risk, np.diff(coverage, prepend=0.0)))
 
 
 def coverage_at_accuracy(y_true, y_pred, confidence, target):
@@ -457,8 +599,8 @@ def coverage_at_accuracy(y_true, y_pred, confidence, target):
         Predicted labels.
 
     confidence : array-like of shape (n_samples,)
-        Confidence of each prediction; higher means more confident. Must not
-        contain NaN.
+        Confidence of each prediction; higher means more confident. Must be
+        finite.
 
     target : float
         Required accuracy among admitted points, in [0, 1].
@@ -494,3 +636,194 @@ def coverage_at_accuracy(y_true, y_pred, confidence, target):
     if not reached.any():
         return 0.0
     return float(n_admitted[reached].max() / n_samples)
+
+
+def _selective_score(y_true, y_pred, admitted, labels, alpha, confidence_level):
+    """The score of :func:`make_selective_scorer`, from validated arrays."""
+    n_correct, _, class_admitted, prediction_admitted = _selective_counts(
+        y_true, y_pred, admitted, labels
+    )
+    # One group per true label, then one per predicted label; the last
+    # entry of every count is the marginal row.
+    group_admitted = np.concatenate([class_admitted[:-1], prediction_admitted[:-1]])
+    group_errors = group_admitted - np.tile(n_correct[:-1], 2)
+    tolerated = binom.ppf(confidence_level, group_admitted, 1.0 - alpha)
+    excess = np.maximum(group_errors - tolerated, 0.0).sum()
+    n_samples = len(y_true)
+    cost = n_samples if alpha == 1 else min(1.0 / (1.0 - alpha), n_samples)
+    return float((class_admitted[-1] - cost * excess) / n_samples)
+
+
+class _SelectiveScorer:
+    """The callable returned by :func:`make_selective_scorer`."""
+
+    def __init__(self, alpha, confidence_level):
+        self.alpha = alpha
+        self.confidence_level = confidence_level
+
+    def __call__(self, estimator, X, y_true):
+        """Selective quality of a fitted ``estimator`` on ``X``; greater is better.
+
+        Parameters
+        ----------
+        estimator : SDMClassifier
+            A fitted estimator with ``predict_uncertainty``.
+        X : array-like of shape (n_samples, n_features) or producer input
+            Held-out inputs.
+        y_true : array-like of shape (n_samples,)
+            Their true labels, of the kind of ``estimator.classes_``.
+
+        Returns
+        -------
+        score : float
+        """
+        _check_sdm_estimator(estimator, "The selective scorer")
+        y_true = _check_y_against_classes(y_true, estimator.classes_)
+        frame = estimator.predict_uncertainty(X)
+        check_consistent_length(y_true, frame)
+        admitted = _check_admitted(frame[admitted_column(estimator.conservative)])
+        alpha = estimator.alpha if self.alpha is None else self.alpha
+        # A true label outside classes_ (it warned) is a group of its own.
+        labels = _sorted_label_union(y=y_true, classes_=estimator.classes_)
+        return _selective_score(
+            y_true, frame["prediction"].to_numpy(), admitted, labels, alpha,
+            self.confidence_level,
+        )
+
+    def __repr__(self):
+        return (
+            f"make_selective_scorer(alpha={self.alpha!r}, "
+            f"confidence_level={self.confidence_level!r})"
+        )
+
+
+@validate_params(
+    {
+        "alpha": [Interval(Real, 0.5, 1, closed="right"), None],
+        "confidence_level": [Interval(Real, 0.5, 1, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_selective_scorer(*, alpha=None, confidence_level=0.95):
+    r"""Make a scorer that rates a fitted SDM estimator by its selective quality.
+
+    The scorer, ``scorer(estimator, X, y)``, calls
+    ``estimator.predict_uncertainty(X)`` and takes its selective answer: the
+    ``admitted`` column, or ``admitted_lower`` when the estimator has
+    ``conservative=True``, as
+    :meth:`~sdm_sklearn.SDMClassifier.predict_selective` does. It returns
+    the share of the points admitted, penalised wherever the accuracy among
+    the admitted points of one true class (class-conditional) or of one
+    predicted label (prediction-conditional) falls below ``alpha``, the
+    promise of the HIGH-RELIABILITY region. Greater is better, as
+    :class:`~sklearn.model_selection.GridSearchCV` and
+    :func:`~sklearn.model_selection.cross_validate` expect.
+
+    Parameters
+    ----------
+    alpha : float in (0.5, 1], default=None
+        Target accuracy of every class and every predicted label among the
+        admitted points. None: the estimator's own ``alpha``, the target its
+        region is calibrated for.
+
+    confidence_level : float in [0.5, 1), default=0.95
+        How many errors a group of admitted points may hold before it is
+        penalised: up to the ``confidence_level`` quantile of the number of
+        errors of a group of the same size whose accuracy is exactly
+        ``alpha``. A group that meets ``alpha`` is then penalised with
+        probability at most ``1 - confidence_level``; 0.5 leaves no margin
+        for chance beyond the median error count at ``alpha``.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float`` for a fitted
+        :class:`~sdm_sklearn.SDMClassifier` (anything with
+        ``predict_uncertainty``, ``classes_``, ``alpha`` and
+        ``conservative``; a feature pipeline goes in its ``estimator``
+        parameter). It holds no state, so it works with the clones of
+        :class:`~sklearn.model_selection.GridSearchCV` and with any
+        ``n_jobs``. Labels ``y`` of another kind than the estimator's
+        ``classes_`` (e.g. strings for integer classes) raise a ValueError;
+        a label outside ``classes_`` warns and forms a class group of its
+        own, whose admitted points are all errors.
+
+    See Also
+    --------
+    selective_report : The per-label accuracies and counts behind the score.
+    sklearn.model_selection.GridSearchCV : Search parameters with
+        ``scoring=make_selective_scorer()``.
+
+    Notes
+    -----
+    On held-out data of :math:`n` points, :math:`A` of them admitted, form
+    one group per true class (its admitted points) and one group per
+    predicted label (the admitted points predicted as it). A group
+    :math:`g` of :math:`n_g` points has :math:`e_g` errors; let :math:`t_g`
+    be the ``confidence_level`` quantile of the binomial distribution of
+    :math:`n_g` trials with error probability :math:`1 - \alpha`. The score
+    is
+
+    .. math::
+
+        \frac{1}{n} \Bigl( A - \lambda \sum_g \max(0, e_g - t_g) \Bigr),
+        \qquad \lambda = \min\Bigl( \frac{1}{1 - \alpha}, n \Bigr).
+
+    Why this form:
+
+    - Without excess errors the score is the admitted share (coverage), so
+      of two models whose groups keep ``alpha``, the one admitting more
+      scores higher.
+    - At accuracy ``alpha`` a group may hold one error per
+      :math:`1 / (1 - \alpha)` points, so each excess error cancels that
+      many admitted points. With one group and no tolerance, :math:`m`
+      points at accuracy :math:`a < \alpha` score
+      :math:`m (1 + a - 2 \alpha) / (1 - \alpha)`, below the
+      :math:`a m / \alpha` points of the largest subset of them that
+      reaches ``alpha`` (the correct points and the errors they allow): a
+      model whose admitted points miss ``alpha`` scores lower than one that
+      admits fewer but correct points (any cost above :math:`1 / \alpha`
+      would do; :math:`1 / (1 - \alpha)` is above it for
+      :math:`\alpha > 0.5`). The score falls below 0, what admitting
+      nothing gets, once the miss is large (at :math:`a < 2 \alpha - 1`
+      in that case). The cap :math:`n` only acts for ``alpha`` near 1 (at
+      ``alpha=1`` no error is allowed): one excess error never costs more
+      than all :math:`n` points.
+    - Every admitted error belongs to one class group and one prediction
+      group, so it can count twice, once per conditional accuracy it
+      lowers.
+
+    Small folds make conditional accuracies noisy: with 5 admitted points of
+    a class, one error gives an accuracy of 0.8, and a model that truly
+    reaches ``alpha=0.95`` makes at least one such error in 23% of groups
+    of 5 (:math:`1 - 0.95^5`). Penalising every shortfall would mostly rank
+    models by chance. The tolerance :math:`t_g` turns the rule into a
+    one-sided binomial test of "accuracy at least ``alpha``": at
+    ``alpha=0.95`` and the default ``confidence_level``, a group of 1 point
+    may hold no error, of 2 to 7 points one, of 8 to 16 points two, of 100
+    points nine. So a small group is penalised only for a gross miss, and
+    then heavily for its size; on small folds the score mostly measures the
+    admitted share and cannot tell accuracies near ``alpha`` apart. False
+    alarms (at most ``1 - confidence_level`` per group, with twice as many
+    groups as classes) average out over folds. Prefer a few large folds
+    (e.g. ``cv=3``) to many small ones.
+
+    A fold where nothing is admitted has no group and scores 0, without
+    any warning: no accuracy is divided by zero.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sdm_sklearn import SDMClassifier
+    >>> from sdm_sklearn.metrics import make_selective_scorer
+    >>> X, y = make_classification(n_samples=300, class_sep=2.0, random_state=0)
+    >>> scorer = make_selective_scorer()
+    >>> scorer
+    make_selective_scorer(alpha=None, confidence_level=0.95)
+    >>> clf = SDMClassifier(alpha=0.9, n_iterations=1, random_state=0)
+    >>> scores = cross_val_score(clf, X, y, cv=3, scoring=scorer)
+    >>> scores.shape
+    (3,)
+    """
+    return _SelectiveScorer(alpha, confidence_level)

@@ -19,9 +19,18 @@ matplotlib is an optional dependency: ``pip install sdm_sklearn[plotting]``.
 
 import numpy as np
 from sklearn.utils import check_consistent_length
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
-from .metrics import risk_coverage_auc, risk_coverage_curve
+from ._model import admitted_column
+from .metrics import (
+    _check_admitted,
+    _check_predictions,
+    _check_sdm_estimator,
+    _check_y_against_classes,
+    _step_area,
+    risk_coverage_curve,
+    selective_report,
+)
 
 __all__ = ["RegionAccuracyDisplay", "RiskCoverageDisplay", "SDMDistributionDisplay"]
 
@@ -48,23 +57,6 @@ def _single_axes(ax, caller):
     return ax, ax.figure
 
 
-def _check_sdm_estimator(estimator, caller):
-    """A fitted estimator that offers ``predict_uncertainty``."""
-    if not hasattr(estimator, "predict_uncertainty"):
-        raise TypeError(
-            f"{caller} needs an SDMClassifier (an estimator with "
-            f"predict_uncertainty); got {type(estimator).__name__}."
-        )
-    check_is_fitted(estimator)
-
-
-def _admitted_column(estimator, conservative):
-    """Column of ``predict_uncertainty`` that holds the admitted mask."""
-    if conservative is None:
-        conservative = estimator.conservative
-    return "admitted_lower" if conservative else "admitted"
-
-
 class RiskCoverageDisplay:
     """Risk-coverage curve of a confidence score.
 
@@ -77,8 +69,9 @@ class RiskCoverageDisplay:
     threshold on one score and may lie off the curve.
 
     The curve is drawn as a step function: the risk of each threshold holds
-    from the previous coverage up to its own, so the area under the drawn
-    steps is the AURC of :func:`~sdm_sklearn.metrics.risk_coverage_auc`.
+    from the previous coverage (0 for the first threshold) up to its own, so
+    the area under the drawn steps is the AURC of
+    :func:`~sdm_sklearn.metrics.risk_coverage_auc`.
 
     Create it with :meth:`from_estimator` or :meth:`from_predictions`. All
     parameters are stored as attributes.
@@ -101,7 +94,8 @@ class RiskCoverageDisplay:
     Attributes
     ----------
     line_ : matplotlib.lines.Line2D
-        The risk-coverage curve.
+        The risk-coverage curve: ``coverage`` preceded by 0 and ``risk``
+        preceded by its first value, drawn with ``drawstyle="steps-pre"``.
     admitted_marker_ : matplotlib.lines.Line2D or None
         The marker of the admitted set, if any.
     ax_ : matplotlib.axes.Axes
@@ -122,7 +116,9 @@ class RiskCoverageDisplay:
     >>> display = RiskCoverageDisplay.from_predictions(
     ...     [0, 1, 1, 0], [0, 1, 0, 0], [0.9, 0.8, 0.8, 0.3], name="model")
     >>> display.line_.get_xdata().tolist()
-    [0.25, 0.75, 1.0]
+    [0.0, 0.25, 0.75, 1.0]
+    >>> display.line_.get_ydata().round(3).tolist()
+    [0.0, 0.0, 0.333, 0.25]
     >>> display.line_.get_label()
     'model (AURC = 0.229)'
     """
@@ -162,7 +158,13 @@ class RiskCoverageDisplay:
         line_kwargs = {"drawstyle": "steps-pre"} | kwargs
         if label is not None:
             line_kwargs.setdefault("label", label)
-        (self.line_,) = self.ax_.plot(self.coverage, self.risk, **line_kwargs)
+        # The first threshold's risk holds from coverage 0, as in the AURC.
+        risk = np.asarray(self.risk, dtype=float)
+        (self.line_,) = self.ax_.plot(
+            np.concatenate([[0.0], self.coverage]),
+            np.concatenate([risk[:1], risk]),
+            **line_kwargs,
+        )
 
         self.admitted_marker_ = None
         if self.admitted_coverage is not None:
@@ -202,8 +204,8 @@ class RiskCoverageDisplay:
         confidence : array-like of shape (n_samples,)
             Confidence of each prediction, higher is more confident.
         admitted : array-like of shape (n_samples,), default=None
-            Boolean mask of an admitted set to mark on the curve; None: no
-            marker.
+            Boolean mask (bool or 0/1 integers) of an admitted set to mark on
+            the curve; None: no marker.
         name : str, default=None
             Name for the legend.
         ax : matplotlib.axes.Axes, default=None
@@ -216,21 +218,15 @@ class RiskCoverageDisplay:
         display : RiskCoverageDisplay
         """
         curve = risk_coverage_curve(y_true, y_pred, confidence)
-        aurc = risk_coverage_auc(y_true, y_pred, confidence)
+        coverage, risk = curve["coverage"].to_numpy(), curve["risk"].to_numpy()
         admitted_coverage = admitted_risk = None
         if admitted is not None:
-            y_true = column_or_1d(y_true)
-            y_pred = column_or_1d(y_pred, dtype=object)
-            admitted = column_or_1d(admitted).astype(bool)
-            check_consistent_length(y_true, y_pred, admitted)
-            admitted_coverage = float(admitted.mean())
-            admitted_risk = (
-                float(np.mean(y_true[admitted] != y_pred[admitted]))
-                if admitted.any()
-                else np.nan
-            )
+            marginal = selective_report(y_true, y_pred, admitted).loc["marginal"]
+            admitted_coverage = float(marginal["class_fraction"])
+            # NaN when nothing is admitted.
+            admitted_risk = 1.0 - float(marginal["class_accuracy"])
         display = cls(
-            curve["coverage"].to_numpy(), curve["risk"].to_numpy(), aurc=aurc,
+            coverage, risk, aurc=_step_area(coverage, risk),
             admitted_coverage=admitted_coverage, admitted_risk=admitted_risk,
             estimator_name=name,
         )
@@ -255,7 +251,9 @@ class RiskCoverageDisplay:
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
-            True labels.
+            True labels, of the kind of the estimator's ``classes_``:
+            another kind raises a ValueError; a label outside ``classes_``
+            (an unseen class) warns, and its predictions count as wrong.
         response : {"auto", "predict_proba", "sdm_probability", \
                 "sdm_probability_lower"}, default="auto"
             Confidence score. "predict_proba": the largest predicted
@@ -281,6 +279,7 @@ class RiskCoverageDisplay:
                 f"response must be one of {list(_RESPONSES)}; got {response!r}."
             )
         check_is_fitted(estimator)
+        y = _check_y_against_classes(y, estimator.classes_)
         name = type(estimator).__name__ if name is None else name
         is_sdm = hasattr(estimator, "predict_uncertainty")
         if response.startswith("sdm_") and not is_sdm:
@@ -303,7 +302,7 @@ class RiskCoverageDisplay:
             confidence = proba.max(axis=1)
         if is_sdm:
             frame = estimator.predict_uncertainty(X)
-            admitted = frame[_admitted_column(estimator, None)].to_numpy()
+            admitted = frame[admitted_column(estimator.conservative)].to_numpy()
             if response != "predict_proba":
                 y_pred = frame["prediction"].to_numpy()
                 confidence = frame[response].to_numpy()
@@ -432,10 +431,11 @@ class RegionAccuracyDisplay:
         y_pred : array-like of shape (n_samples,)
             Predicted labels (every input has one).
         admitted : array-like of shape (n_samples,)
-            Boolean mask of the HIGH-RELIABILITY region.
+            Boolean mask (bool or 0/1 integers) of the HIGH-RELIABILITY
+            region.
         is_ood : array-like of shape (n_samples,)
-            Boolean mask of out-of-distribution inputs; takes precedence over
-            ``admitted``.
+            Boolean mask (bool or 0/1 integers) of out-of-distribution
+            inputs; takes precedence over ``admitted``.
         alpha : float, default=None
             Target accuracy drawn as a reference line.
         name : str, default=None
@@ -449,11 +449,9 @@ class RegionAccuracyDisplay:
         -------
         display : RegionAccuracyDisplay
         """
-        y_true = column_or_1d(y_true)
-        y_pred = column_or_1d(y_pred)
-        admitted = column_or_1d(admitted).astype(bool)
-        is_ood = column_or_1d(is_ood).astype(bool)
-        check_consistent_length(y_true, y_pred, admitted, is_ood)
+        y_true, y_pred = _check_predictions(y_true, y_pred, admitted, is_ood)
+        admitted = _check_admitted(admitted)
+        is_ood = _check_admitted(is_ood, "is_ood")
         correct = y_true == y_pred
         masks = (admitted & ~is_ood, ~admitted & ~is_ood, is_ood)
         counts = np.array([int(mask.sum()) for mask in masks])
@@ -475,7 +473,9 @@ class RegionAccuracyDisplay:
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
-            True labels.
+            True labels, of the kind of the estimator's ``classes_``:
+            another kind raises a ValueError; a label outside ``classes_``
+            (an unseen class) warns, and its predictions count as wrong.
         conservative : bool, default=None
             Use the lower (DKW) variant's admitted set; None: follow the
             estimator's ``conservative`` parameter, as ``predict_selective``
@@ -493,7 +493,10 @@ class RegionAccuracyDisplay:
         display : RegionAccuracyDisplay
         """
         _check_sdm_estimator(estimator, "RegionAccuracyDisplay")
-        column = _admitted_column(estimator, conservative)
+        y = _check_y_against_classes(y, estimator.classes_)
+        column = admitted_column(
+            estimator.conservative if conservative is None else conservative
+        )
         if name is None:
             name = type(estimator).__name__
             if column == "admitted_lower":
@@ -525,7 +528,7 @@ class SDMDistributionDisplay:
     d : ndarray of shape (n_samples,)
         Distance quantile of every input.
     correct : ndarray of shape (n_samples,)
-        Boolean mask of correct predictions.
+        Boolean mask (bool or 0/1 integers) of correct predictions.
     min_rescaled_similarity : float, default=None
         q'_min drawn as a vertical line; None or infinite: no line.
     estimator_name : str, default=None
@@ -587,7 +590,7 @@ class SDMDistributionDisplay:
             self.figure_ = axes[0].figure
         self.axes_ = np.asarray(axes, dtype=object)
         name = self.estimator_name if name is None else name
-        correct = np.asarray(self.correct, dtype=bool)
+        correct = _check_admitted(self.correct, "correct")
         panels = {
             "rescaled_similarity": ("q' (rescaled similarity)",
                                     np.asarray(self.rescaled_similarity, float)),
@@ -632,7 +635,9 @@ class SDMDistributionDisplay:
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
-            True labels.
+            True labels, of the kind of the estimator's ``classes_``:
+            another kind raises a ValueError; a label outside ``classes_``
+            (an unseen class) warns, and its predictions count as wrong.
         name : str, default=None
             Prefix of the panel titles; None: the estimator's class name.
         ax : array-like of 2 matplotlib.axes.Axes, default=None
@@ -647,8 +652,8 @@ class SDMDistributionDisplay:
         display : SDMDistributionDisplay
         """
         _check_sdm_estimator(estimator, "SDMDistributionDisplay")
+        y = _check_y_against_classes(y, estimator.classes_)
         frame = estimator.predict_uncertainty(X)
-        y = column_or_1d(y)
         check_consistent_length(y, frame)
         display = cls(
             frame["rescaled_similarity"].to_numpy(), frame["d"].to_numpy(),

@@ -163,16 +163,14 @@ def test_selective_report_integer_mask_matches_boolean_mask():
 def test_selective_report_explicit_labels():
     # Rows follow the given order, an unseen label gets a row of zeros, and
     # the marginal row still describes all admitted points (also label 0's).
-    report = selective_report(
-        Y_TRUE_INT, Y_PRED_INT, ADMITTED_INT, labels=[2, 1, "unseen"]
-    )
+    report = selective_report(Y_TRUE_INT, Y_PRED_INT, ADMITTED_INT, labels=[2, 1, 7])
 
-    assert report.index.tolist() == [2, 1, "unseen", "marginal"]
+    assert report.index.tolist() == [2, 1, 7, "marginal"]
     assert_array_equal(report["class_admitted"], [0, 2, 0, 5])
     assert_array_equal(report["prediction_admitted"], [0, 2, 0, 5])
-    # "unseen" has no point with that true label: the class fraction is NaN.
-    assert np.isnan(report.loc["unseen", "class_fraction"])
-    assert report.loc["unseen", "prediction_fraction"] == 0.0
+    # 7 has no point with that true label: the class fraction is NaN.
+    assert np.isnan(report.loc[7, "class_fraction"])
+    assert report.loc[7, "prediction_fraction"] == 0.0
     assert report.loc[1, "class_accuracy"] == pytest.approx(1 / 2)
 
 
@@ -382,3 +380,194 @@ def test_coverage_at_accuracy_with_ties():
 def test_coverage_at_accuracy_target_out_of_range(target):
     with pytest.raises(ValueError, match=r"target must be a number in \[0, 1\]"):
         coverage_at_accuracy(Y_TRUE_4, Y_PRED_4, CONF_4, target)
+
+
+# --- Input validation: no silent wrong answer -------------------------------
+
+MISSING_OR_INFINITE = [np.nan, None, pd.NA, np.inf]
+
+
+@pytest.mark.parametrize("bad", MISSING_OR_INFINITE)
+def test_selective_report_rejects_missing_true_labels(bad):
+    # Before: a NaN label got a row of its own whose points were counted
+    # nowhere, so the per-class counts did not add up to the marginal.
+    with pytest.raises(ValueError, match="Input y_true contains missing or infinite"):
+        selective_report(np.array([0, 1, bad, 1], dtype=object), [0, 1, 1, 1],
+                         [True, True, True, True])
+
+
+def test_selective_report_rejects_nan_in_float_true_labels():
+    with pytest.raises(ValueError, match=r"Input y_true contains .*\(nan\)"):
+        selective_report([0, 1, np.nan, 1], [0, 1, 1, 1], [True, True, True, True])
+
+
+@pytest.mark.parametrize("bad", MISSING_OR_INFINITE)
+def test_selective_report_rejects_missing_prediction_at_admitted_position(bad):
+    with pytest.raises(ValueError, match="Input y_pred .* at admitted positions"):
+        selective_report([0, 1, 1], [0, bad, 1], [True, True, True])
+
+
+@pytest.mark.parametrize("bad", MISSING_OR_INFINITE)
+def test_risk_coverage_rejects_missing_labels(bad):
+    # Before: a NaN pair (NaN != NaN) was counted as an error.
+    y = np.array([0, bad, 1], dtype=object)
+    with pytest.raises(ValueError, match="Input y_true contains missing"):
+        risk_coverage_curve(y, [0, 1, 1], [0.9, 0.5, 0.1])
+    with pytest.raises(ValueError, match="Input y_pred contains missing"):
+        risk_coverage_auc([0, 1, 1], y, [0.9, 0.5, 0.1])
+    with pytest.raises(ValueError, match="Input y_pred contains missing"):
+        coverage_at_accuracy([0, 1, 1], y, [0.9, 0.5, 0.1], 0.5)
+
+
+def test_risk_coverage_rejects_nan_pair():
+    with pytest.raises(ValueError, match="Input y_true contains missing"):
+        risk_coverage_curve([0.0, np.nan], [0.0, np.nan], [0.9, 0.5])
+
+
+@pytest.mark.parametrize(
+    "confidence, match",
+    [
+        ([0.9, np.inf], "Input confidence contains infinity"),
+        ([0.9, -np.inf], "Input confidence contains infinity"),
+        ([0.9, np.nan], "Input confidence contains NaN"),
+        (["high", "low"], "could not convert string to float"),
+    ],
+)
+def test_risk_coverage_rejects_bad_confidence(confidence, match):
+    for metric in (risk_coverage_curve, risk_coverage_auc):
+        with pytest.raises(ValueError, match=match):
+            metric([0, 1], [0, 1], confidence)
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred",
+    [(["a", "b"], [0, 1]), ([0, 1], ["0", "1"]), ([True, False], ["a", "b"])],
+)
+def test_metrics_reject_labels_of_different_kinds(y_true, y_pred):
+    match = "Mix of label input types"
+    with pytest.raises(ValueError, match=match):
+        selective_report(y_true, y_pred, [True, True])
+    with pytest.raises(ValueError, match=match):
+        risk_coverage_auc(y_true, y_pred, [0.9, 0.1])
+
+
+def test_mixed_label_kinds_message_names_the_kinds():
+    with pytest.raises(
+        ValueError, match=r"\(y_true: strings; y_pred: numbers\)"
+    ):
+        risk_coverage_curve(["a", "b"], [0, 1], [0.9, 0.1])
+
+
+@pytest.mark.parametrize(
+    "y_true, labels",
+    [(["a", "b"], [0, 1]), ([0, 1], ["0", "1"]), ([0, 1], [0, "unseen"])],
+)
+def test_selective_report_rejects_labels_of_another_kind(y_true, labels):
+    # Before: string labels against integer rows gave rows of zeros that did
+    # not add up to the marginal row.
+    with pytest.raises(ValueError, match=r"Mix of label input types .*labels: "):
+        selective_report(y_true, y_true, [True, True], labels=labels)
+
+
+def test_selective_report_rejects_missing_labels_argument():
+    with pytest.raises(ValueError, match="Input labels contains missing"):
+        selective_report([0, 1], [0, 1], [True, True], labels=[0, np.nan])
+
+
+@pytest.mark.parametrize(
+    "admitted, match",
+    [
+        (["False", "False"], "dtype <U5"),
+        ([0.5, 0.0], "dtype float64"),
+        (np.array([True, False], dtype=object), "dtype object"),
+        (pd.Series([True, pd.NA], dtype="boolean"), r"missing values \(pd.NA\)"),
+    ],
+)
+def test_selective_report_mask_rule(admitted, match):
+    with pytest.raises(ValueError, match=match):
+        selective_report([0, 1], [0, 1], admitted)
+
+
+@pytest.mark.parametrize("dtype", ["boolean", "Int64"])
+def test_selective_report_accepts_pandas_nullable_masks(dtype):
+    # Before: pandas' nullable dtypes became float64 and were refused.
+    admitted = pd.Series([1, 0, 1], dtype=dtype)
+    report = selective_report([0, 1, 1], [0, 1, 0], admitted)
+    pd.testing.assert_frame_equal(
+        report, selective_report([0, 1, 1], [0, 1, 0], [True, False, True])
+    )
+
+
+# --- Every kind of label, through every metric ------------------------------
+
+LABEL_KINDS = ["int", "bool", "str", "object", "pandas-str", "pandas-category"]
+
+
+def as_labels(codes, kind):
+    """The 0/1 ``codes`` as labels of ``kind``, in the same sorted order."""
+    codes = np.asarray(codes)
+    if kind == "int":
+        return codes * 5 + 2
+    if kind == "bool":
+        return codes.astype(bool)
+    names = np.array(["neg", "pos"], dtype=object if kind == "object" else str)
+    if kind in ("str", "object"):
+        return names[codes]
+    return pd.Series(names[codes], dtype=kind.removeprefix("pandas-"))
+
+
+# y_true, y_pred as 0/1 codes; predictions 2 and 5 are wrong.
+CODES_TRUE = [0, 0, 1, 1, 1, 0]
+CODES_PRED = [0, 1, 1, 1, 0, 0]
+CODES_ADMITTED = [True, True, True, False, True, False]
+CODES_CONFIDENCE = [0.9, 0.3, 0.8, 0.8, 0.2, 0.6]
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("kind", LABEL_KINDS)
+def test_every_metric_with_every_label_kind(kind):
+    y_true, y_pred = as_labels(CODES_TRUE, kind), as_labels(CODES_PRED, kind)
+
+    report = selective_report(y_true, y_pred, CODES_ADMITTED)
+    expected = selective_report(CODES_TRUE, CODES_PRED, CODES_ADMITTED)
+    sorted_labels = sorted(set(np.asarray(y_true).tolist()))
+    assert report.index.tolist() == [*sorted_labels, "marginal"]
+    assert_allclose(report.to_numpy(float), expected.to_numpy(float))
+    explicit = selective_report(y_true, y_pred, CODES_ADMITTED,
+                                labels=sorted_labels[::-1])
+    assert_allclose(explicit.to_numpy(float),
+                    expected.to_numpy(float)[[1, 0, 2]])
+    text = format_selective_report(report)
+    assert text.splitlines()[2].split()[0] == str(sorted_labels[0])
+
+    pd.testing.assert_frame_equal(
+        risk_coverage_curve(y_true, y_pred, CODES_CONFIDENCE),
+        risk_coverage_curve(CODES_TRUE, CODES_PRED, CODES_CONFIDENCE),
+    )
+    assert risk_coverage_auc(y_true, y_pred, CODES_CONFIDENCE) == (
+        risk_coverage_auc(CODES_TRUE, CODES_PRED, CODES_CONFIDENCE)
+    )
+    assert coverage_at_accuracy(y_true, y_pred, CODES_CONFIDENCE, 0.75) == (
+        coverage_at_accuracy(CODES_TRUE, CODES_PRED, CODES_CONFIDENCE, 0.75)
+    )
+
+
+@pytest.mark.parametrize("kind", ["str", "object", "pandas-str", "pandas-category"])
+def test_string_labels_against_integer_labels_are_refused(kind):
+    y_true = as_labels(CODES_TRUE, kind)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        selective_report(y_true, CODES_PRED, CODES_ADMITTED)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        selective_report(y_true, y_true, CODES_ADMITTED, labels=[0, 1])
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        risk_coverage_curve(y_true, CODES_PRED, CODES_CONFIDENCE)
+
+
+@pytest.mark.parametrize("kind", ["pandas-str", "pandas-category"])
+def test_pandas_missing_labels_are_refused(kind):
+    y_true = as_labels(CODES_TRUE, kind)
+    y_true.iloc[0] = np.nan
+    with pytest.raises(ValueError, match="Input y_true contains missing"):
+        selective_report(y_true, as_labels(CODES_PRED, kind), CODES_ADMITTED)
+    with pytest.raises(ValueError, match="Input y_true contains missing"):
+        risk_coverage_auc(y_true, as_labels(CODES_PRED, kind), CODES_CONFIDENCE)

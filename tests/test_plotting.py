@@ -3,6 +3,7 @@
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.filterwarnings(
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.cbook import STEP_LOOKUP_MAP  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +63,21 @@ def test_sdm_fixture_covers_every_case(sdm, data):
     assert (frame["prediction"] != y_test).any()
 
 
+def _assert_draws_curve(display, curve):
+    """The line is the curve's steps, from coverage 0 at the first risk."""
+    risk = curve["risk"].to_numpy()
+    assert_allclose(display.coverage, curve["coverage"])
+    assert_allclose(display.risk, risk)
+    assert_allclose(display.line_.get_xdata(), [0.0, *curve["coverage"]])
+    assert_allclose(display.line_.get_ydata(), [risk[0], *risk])
+
+
+def _drawn_area(line):
+    """Area under a Line2D as matplotlib draws it (its drawstyle applied)."""
+    x, y = STEP_LOOKUP_MAP[line.get_drawstyle()](line.get_xdata(), line.get_ydata())
+    return np.trapezoid(y, x)
+
+
 def test_risk_coverage_from_predictions_draws_the_metric():
     y_true = [0, 1, 1, 0, 2, 2]
     y_pred = [0, 1, 0, 0, 2, 1]
@@ -69,8 +86,7 @@ def test_risk_coverage_from_predictions_draws_the_metric():
         y_true, y_pred, confidence, name="model"
     )
     curve = risk_coverage_curve(y_true, y_pred, confidence)
-    assert_allclose(display.line_.get_xdata(), curve["coverage"])
-    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    _assert_draws_curve(display, curve)
     aurc = risk_coverage_auc(y_true, y_pred, confidence)
     assert display.aurc == pytest.approx(aurc)
     assert display.line_.get_label() == f"model (AURC = {aurc:.3f})"
@@ -122,8 +138,10 @@ def test_risk_coverage_from_sdm_estimator(sdm, data):
     frame = sdm.predict_uncertainty(X_test)
     prediction = frame["prediction"].to_numpy()
     curve = risk_coverage_curve(y_test, prediction, frame["sdm_probability"])
-    assert_allclose(display.line_.get_xdata(), curve["coverage"])
-    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    _assert_draws_curve(display, curve)
+    assert _drawn_area(display.line_) == pytest.approx(
+        risk_coverage_auc(y_test, prediction, frame["sdm_probability"])
+    )
     admitted = frame["admitted"].to_numpy()
     assert_allclose(display.admitted_marker_.get_xdata(), [admitted.mean()])
     assert_allclose(
@@ -141,7 +159,7 @@ def test_risk_coverage_conservative_sdm_uses_the_lower_variant(sdm, data):
     curve = risk_coverage_curve(
         y_test, frame["prediction"], frame["sdm_probability_lower"]
     )
-    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    _assert_draws_curve(display, curve)
     assert_allclose(
         display.admitted_marker_.get_xdata(), [frame["admitted_lower"].mean()]
     )
@@ -162,7 +180,7 @@ def test_risk_coverage_overlays_sdm_and_any_classifier(sdm, data):
     curve = risk_coverage_curve(
         y_test, logistic.classes_[proba.argmax(axis=1)], proba.max(axis=1)
     )
-    assert_allclose(logistic_display.line_.get_ydata(), curve["risk"])
+    _assert_draws_curve(logistic_display, curve)
     assert logistic_display.line_.get_linestyle() == ":"
     assert logistic_display.admitted_marker_ is None
     legend_labels = [text.get_text() for text in ax.get_legend().get_texts()]
@@ -178,7 +196,7 @@ def test_risk_coverage_sdm_predict_proba_response(sdm, data):
     curve = risk_coverage_curve(
         y_test, sdm.classes_[proba.argmax(axis=1)], proba.max(axis=1)
     )
-    assert_allclose(display.line_.get_ydata(), curve["risk"])
+    _assert_draws_curve(display, curve)
     assert display.admitted_marker_ is not None
 
 
@@ -298,3 +316,223 @@ def test_missing_matplotlib_message(monkeypatch):
     display = RiskCoverageDisplay(np.array([1.0]), np.array([0.0]))
     with pytest.raises(ImportError, match=r"pip install sdm_sklearn\[plotting\]"):
         display.plot()
+
+
+# --- The drawn curve and its AURC agree -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, confidence",
+    [
+        # The first prediction (confidence 0.9) is wrong: risk 1 up to
+        # coverage 1/2, then 1/2; AURC = 1 * 1/2 + 1/2 * 1/2 = 0.75.
+        ([0, 1], [1, 1], [0.9, 0.5]),
+        ([0, 1, 1, 0, 2, 2], [0, 1, 0, 0, 2, 1], [0.9, 0.8, 0.8, 0.3, 0.7, 0.2]),
+        ([1, 1, 0], [0, 1, 0], [0.5, 0.5, 0.5]),  # one threshold
+    ],
+)
+def test_risk_coverage_drawn_area_is_the_aurc(y_true, y_pred, confidence):
+    # Before: the first step (from coverage 0) was not drawn, so the first
+    # case drew an area of 0.25 under a legend saying AURC = 0.750.
+    display = RiskCoverageDisplay.from_predictions(y_true, y_pred, confidence)
+    aurc = risk_coverage_auc(y_true, y_pred, confidence)
+    assert _drawn_area(display.line_) == pytest.approx(aurc)
+    assert display.line_.get_label() == f"AURC = {aurc:.3f}"
+
+
+def test_risk_coverage_brief_example_area():
+    display = RiskCoverageDisplay.from_predictions([0, 1], [1, 1], [0.9, 0.5])
+    assert display.aurc == pytest.approx(0.75)
+    assert _drawn_area(display.line_) == pytest.approx(0.75)
+
+
+# --- Masks: booleans or 0/1 integers only -----------------------------------
+
+BAD_MASKS = [
+    (["False", "False"], "dtype <U5"),
+    ([0.5, 0.0], "dtype float64"),
+    ([2, 0], r"integer values \[2\]"),
+]
+
+
+@pytest.mark.parametrize("mask, match", BAD_MASKS)
+def test_risk_coverage_refuses_non_boolean_admitted(mask, match):
+    # Before: ["False", "False"] was drawn as "all admitted".
+    with pytest.raises(ValueError, match="admitted must be a boolean mask.*" + match):
+        RiskCoverageDisplay.from_predictions([0, 1], [0, 0], [0.9, 0.1],
+                                             admitted=mask)
+
+
+@pytest.mark.parametrize("mask, match", BAD_MASKS)
+def test_region_accuracy_refuses_non_boolean_masks(mask, match):
+    with pytest.raises(ValueError, match="admitted must be a boolean mask.*" + match):
+        RegionAccuracyDisplay.from_predictions(
+            [0, 1], [0, 0], admitted=mask, is_ood=[False, False]
+        )
+    with pytest.raises(ValueError, match="is_ood must be a boolean mask.*" + match):
+        RegionAccuracyDisplay.from_predictions(
+            [0, 1], [0, 0], admitted=[True, False], is_ood=mask
+        )
+
+
+@pytest.mark.parametrize("mask, match", BAD_MASKS)
+def test_distribution_refuses_non_boolean_correct(mask, match):
+    display = SDMDistributionDisplay(np.array([1.0, 2.0]), np.array([0.1, 0.9]),
+                                     np.array(mask))
+    with pytest.raises(ValueError, match="correct must be a boolean mask.*" + match):
+        display.plot()
+
+
+def test_displays_accept_integer_masks():
+    as_int = RegionAccuracyDisplay.from_predictions(
+        [0, 1, 1], [0, 1, 0], admitted=[1, 0, 1], is_ood=[0, 0, 1]
+    )
+    assert_array_equal(as_int.counts, [1, 1, 1])
+    assert_allclose(as_int.accuracy, [1.0, 1.0, 0.0])
+    marker = RiskCoverageDisplay.from_predictions(
+        [0, 1, 1], [0, 1, 0], [0.9, 0.5, 0.1], admitted=[1, 0, 1]
+    )
+    assert marker.admitted_coverage == pytest.approx(2 / 3)
+    assert marker.admitted_risk == pytest.approx(1 / 2)
+
+
+def test_displays_refuse_missing_labels_and_mismatched_lengths():
+    with pytest.raises(ValueError, match="Input y_true contains missing"):
+        RegionAccuracyDisplay.from_predictions(
+            [0, np.nan], [0, 0], admitted=[True, True], is_ood=[False, False]
+        )
+    with pytest.raises(ValueError, match="Input y_pred contains missing"):
+        RegionAccuracyDisplay.from_predictions(
+            [0, 1], [0, None], admitted=[True, False], is_ood=[False, False]
+        )
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        RegionAccuracyDisplay.from_predictions(
+            [0, 1], [0, 1], admitted=[True, False], is_ood=[False]
+        )
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        RiskCoverageDisplay.from_predictions(
+            [0, 1], [0, 1], [0.9, 0.1], admitted=[True]
+        )
+
+
+# --- Labels against the estimator's classes ---------------------------------
+
+SDM_DISPLAYS = [RiskCoverageDisplay, RegionAccuracyDisplay, SDMDistributionDisplay]
+
+
+@pytest.mark.parametrize("display", SDM_DISPLAYS)
+def test_sdm_displays_refuse_labels_of_another_kind(sdm, data, display):
+    # Before: string labels against integer classes gave an accuracy of 0
+    # (or NaN) everywhere, and every prediction counted as wrong.
+    _, _, X_test, y_test = data
+    with pytest.raises(ValueError, match=r"Mix of label input types \(y: strings"):
+        display.from_estimator(sdm, X_test, y_test.astype(str))
+
+
+@pytest.mark.parametrize("display", SDM_DISPLAYS)
+def test_sdm_displays_warn_about_unknown_labels(sdm, data, display):
+    # A label of the right kind outside classes_ (an unseen class, e.g. to
+    # show where its inputs fall) is drawn, every prediction wrong, with a
+    # warning that names it.
+    _, _, X_test, y_test = data
+    y_unknown = np.where(y_test == 2, 7, y_test)
+    with pytest.warns(UserWarning, match=r"not among the estimator's classes_ "
+                                         r"\[0, 1, 2\]: \[7\]; every prediction"):
+        display.from_estimator(sdm, X_test, y_unknown)
+
+
+def test_region_accuracy_of_an_unseen_class(sdm, data):
+    _, _, X_test, y_test = data
+    with pytest.warns(UserWarning, match="not among the estimator's classes_"):
+        display = RegionAccuracyDisplay.from_estimator(
+            sdm, X_test, np.full(len(y_test), 7)
+        )
+    assert display.counts.sum() == len(y_test)
+    assert_allclose(display.accuracy[display.counts > 0], 0.0)
+
+
+def test_risk_coverage_any_classifier_refuses_labels_of_another_kind(data):
+    X_train, y_train, X_test, y_test = data
+    logistic = LogisticRegression().fit(X_train, y_train)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        RiskCoverageDisplay.from_estimator(logistic, X_test, y_test.astype(str))
+
+
+# --- Every kind of label, through every display -----------------------------
+
+LABEL_KINDS = ["int", "bool", "str", "object", "pandas-str", "pandas-category"]
+
+
+def as_labels(codes, kind):
+    """The 0/1 ``codes`` as labels of ``kind``, in the same sorted order."""
+    codes = np.asarray(codes)
+    if kind == "int":
+        return codes * 5 + 2
+    if kind == "bool":
+        return codes.astype(bool)
+    names = np.array(["neg", "pos"], dtype=object if kind == "object" else str)
+    if kind in ("str", "object"):
+        return names[codes]
+    return pd.Series(names[codes], dtype=kind.removeprefix("pandas-"))
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    # These settings give a region, admitted, rejected and OOD test points
+    # and wrong predictions, without a warning at fit.
+    X, codes = make_classification(
+        n_samples=400, n_features=6, n_informative=4, class_sep=2.0, random_state=0
+    )
+    return X[:266], codes[:266], X[266:], codes[266:]
+
+
+def _fit_binary(binary_data, kind):
+    X_train, codes_train, _, _ = binary_data
+    return SDMClassifier(alpha=0.9, n_iterations=1, n_epochs=10, random_state=0).fit(
+        X_train, as_labels(codes_train, kind)
+    )
+
+
+@pytest.fixture(scope="module")
+def binary_reference(binary_data):
+    return _fit_binary(binary_data, "int")
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("kind", LABEL_KINDS)
+def test_every_display_with_every_label_kind(binary_data, binary_reference, kind):
+    _, _, X_test, codes_test = binary_data
+    reference = binary_reference
+    model = _fit_binary(binary_data, kind)
+    y_test = as_labels(codes_test, kind)
+    y_reference = as_labels(codes_test, "int")
+    frame = model.predict_uncertainty(X_test)
+    assert 0 < frame["admitted"].sum() and frame["is_ood"].any()
+
+    risk = RiskCoverageDisplay.from_estimator(model, X_test, y_test)
+    expected = RiskCoverageDisplay.from_estimator(reference, X_test, y_reference)
+    assert_allclose(risk.line_.get_ydata(), expected.line_.get_ydata())
+    assert risk.aurc == expected.aurc
+    assert risk.admitted_risk == expected.admitted_risk
+
+    region = RegionAccuracyDisplay.from_estimator(model, X_test, y_test)
+    expected = RegionAccuracyDisplay.from_estimator(reference, X_test, y_reference)
+    assert_array_equal(region.counts, expected.counts)
+    assert_allclose(region.accuracy, expected.accuracy)
+    assert np.isfinite(region.accuracy).all()
+
+    histograms = SDMDistributionDisplay.from_estimator(model, X_test, y_test)
+    expected = SDMDistributionDisplay.from_estimator(reference, X_test, y_reference)
+    assert_array_equal(histograms.correct, expected.correct)
+    assert 0 < histograms.correct.sum() < len(codes_test)
+
+    prediction = frame["prediction"]
+    by_hand = RegionAccuracyDisplay.from_predictions(
+        y_test, prediction, admitted=frame["admitted"], is_ood=frame["is_ood"]
+    )
+    assert_array_equal(by_hand.counts, region.counts)
+    curve = RiskCoverageDisplay.from_predictions(
+        y_test, prediction, frame["sdm_probability"], admitted=frame["admitted"]
+    )
+    assert_allclose(curve.line_.get_ydata(), risk.line_.get_ydata())
+    plt.close("all")
