@@ -175,8 +175,8 @@ class ExemplarAdaptor:
         return (w1 @ features).T.astype(np.float32) + b1
 
     def train_epoch(self, standardized, y, q, d, batch_size, learning_rate,
-                    optimizer_state, rng):
-        """One pass of mini-batch Adam over the data.
+                    optimizer_state, rng, rows=None):
+        """One pass of mini-batch Adam over the data (or some of its rows).
 
         Parameters
         ----------
@@ -191,6 +191,8 @@ class ExemplarAdaptor:
             Updated in place.
         rng : numpy.random.Generator
             Shuffles the mini-batches.
+        rows : ndarray of int, default=None
+            Train on these rows only (None: all).
         """
         w1, b1, w2, b2 = self._views(self.params)
         grads = np.zeros_like(self.params)
@@ -201,8 +203,8 @@ class ExemplarAdaptor:
         hidden = np.empty((batch_size, w1.shape[0]), dtype=np.float32)
         back = np.empty_like(hidden)
         logits = np.empty((batch_size, w2.shape[0]), dtype=np.float32)
-        order = rng.permutation(n_samples)
-        for start in range(0, n_samples, batch_size):
+        order = rng.permutation(n_samples if rows is None else rows)
+        for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             size = len(index)
             x, h, dh, z = inputs[:size], hidden[:size], back[:size], logits[:size]

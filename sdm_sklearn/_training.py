@@ -10,6 +10,23 @@ against itself (self-matches skipped) for the q and d of the next epoch.
 The epoch with the lowest balanced calibration loss is kept (later epochs
 win ties), and the iteration with the lowest of those. The model is built
 from the state its best epoch computed: nothing is searched again.
+
+Large splits (the cost of an exact epoch grows with the square of the
+split sizes), with ``n_epochs="auto"`` only:
+
+- when the support split has more than ``ROUND_ROWS`` points, the epochs are
+  rounds of ``ROUND_ROWS`` support points (consecutive slices of a random
+  permutation, drawn again once used up), so each round trains on, and
+  searches the training weights of, ``ROUND_ROWS`` points;
+- when the calibration split has more than ``SELECTION_ROWS`` points, the
+  epochs are compared on a stratified random subset of that many
+  calibration points (the balanced loss is a mean: with thousands of points
+  its standard error is small, and every epoch is scored on the same
+  subset), and the kept epoch's model is then calibrated on the whole
+  calibration split, exactly.
+
+The final model's q, d_nearest, eCDFs and region therefore stay exact
+(with ``search="exact"``) at every size.
 """
 
 import copy
@@ -37,6 +54,12 @@ from ._splitting import calibration_counts, stratified_split
 AUTO_STEPS = 1000
 AUTO_MIN_EPOCHS = 5
 AUTO_MAX_EPOCHS = 50
+# Large splits with n_epochs="auto" (see the module docstring): support rows
+# per round, and calibration rows that score the epochs. Measured in
+# benchmarks/bench_fit.py ("large splits").
+ROUND_ROWS = 10_000
+SELECTION_ROWS = 5_000
+MIN_SELECTION_ROWS_PER_CLASS = 100
 
 
 @dataclass(frozen=True)
@@ -87,9 +110,53 @@ def resolve_epochs(n_epochs, n_support, batch_size):
     """``n_epochs``, with "auto" turned into about ``AUTO_STEPS`` steps."""
     if n_epochs != "auto":
         return int(n_epochs)
-    steps_per_epoch = math.ceil(n_support / batch_size)
+    steps_per_epoch = math.ceil(min(n_support, ROUND_ROWS) / batch_size)
     epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
     return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+
+
+def epoch_rows(n_epochs, n_support, rng, automatic):
+    """The support rows each epoch trains on (None: all of them).
+
+    Rounds of ``ROUND_ROWS`` rows when ``automatic`` and the support split
+    is larger (see the module docstring); full passes otherwise.
+    """
+    if not automatic or n_support <= ROUND_ROWS:
+        return [None] * n_epochs
+    rounds, order = [], np.empty(0, dtype=np.int64)
+    while len(rounds) < n_epochs:
+        if len(order) < ROUND_ROWS:
+            order = np.concatenate([order, rng.permutation(n_support)])
+        rounds.append(np.sort(order[:ROUND_ROWS]))
+        order = order[ROUND_ROWS:]
+    return rounds
+
+
+def selection_rows(labels, rng):
+    """Calibration rows that score the epochs: all, or a stratified subset.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_calibration,)
+        Encoded labels.
+    rng : numpy.random.Generator
+        Used only for a subset.
+
+    Returns
+    -------
+    rows : ndarray of int or None
+        None when every calibration point scores the epochs. Otherwise
+        about ``SELECTION_ROWS`` rows: each class in proportion to its size,
+        and at least ``min(its size, MIN_SELECTION_ROWS_PER_CLASS)``.
+    """
+    if len(labels) <= SELECTION_ROWS:
+        return None
+    counts = np.bincount(labels)
+    wanted = np.maximum(np.round(SELECTION_ROWS * counts / len(labels)),
+                        np.minimum(counts, MIN_SELECTION_ROWS_PER_CLASS))
+    rows = [rng.choice(np.flatnonzero(labels == c), int(k), replace=False)
+            for c, k in enumerate(wanted.astype(int))]
+    return np.sort(np.concatenate(rows))
 
 
 class Progress:
@@ -144,16 +211,23 @@ def _train_iteration(support_features, support_labels, calibration_features,
     support_std = adaptor.standardize(support_features)
     calibration_std = adaptor.standardize(calibration_features)
     optimizer_state = adaptor.new_optimizer_state()
+    rounds = epoch_rows(n_epochs, len(support_labels), rng,
+                        automatic=config.n_epochs == "auto")
+    scoring = selection_rows(calibration_labels, rng)
+    scoring_std, scoring_labels = calibration_std, calibration_labels
+    if scoring is not None:
+        scoring_std = calibration_std[scoring]
+        scoring_labels = calibration_labels[scoring]
     q = np.full(len(support_labels), np.e - 2.0)
     d = np.ones(len(support_labels))
     losses = np.empty(n_epochs)
     best = None
-    for epoch in range(n_epochs):
+    for epoch, rows in enumerate(rounds):
         # a diverging step overflows; it is reported just below instead
         with np.errstate(over="ignore", invalid="ignore"):
             adaptor.train_epoch(support_std, support_labels, q, d,
                                 config.batch_size, config.learning_rate,
-                                optimizer_state, rng)
+                                optimizer_state, rng, rows=rows)
         if not np.all(np.isfinite(adaptor.params)):
             raise ValueError(
                 f"Training diverged at iteration {iteration + 1}, epoch "
@@ -163,18 +237,28 @@ def _train_iteration(support_features, support_labels, calibration_features,
         index, vectors, logits = index_support(adaptor, support_std,
                                                support_labels, factory)
         state, values = evaluate_calibration(
-            index, adaptor, calibration_std, calibration_labels, max_similarity,
+            index, adaptor, scoring_std, scoring_labels, max_similarity,
             config.n_jobs,
         )
-        losses[epoch] = balanced_loss(state, calibration_labels)
+        losses[epoch] = balanced_loss(state, scoring_labels)
         progress.epoch(iteration, epoch, losses[epoch])
         if best is None or losses[epoch] <= losses[best.epoch]:
             best = _EpochState(copy.deepcopy(adaptor), epoch, index, state, values)
         if epoch + 1 < n_epochs:
+            following = rounds[epoch + 1]
             support_state = evaluate_support(index, vectors, logits,
                                              support_labels, max_similarity,
-                                             config.n_jobs)
-            q, d = support_state.q, support_state.d
+                                             config.n_jobs, rows=following)
+            if following is None:
+                q, d = support_state.q, support_state.d
+            else:
+                q[following], d[following] = support_state.q, support_state.d
+    if scoring is not None:
+        # the kept epoch, calibrated on the whole calibration split
+        best.calibration, best.distance_values = evaluate_calibration(
+            best.index, best.adaptor, calibration_std, calibration_labels,
+            max_similarity, config.n_jobs,
+        )
     progress.iteration(iteration, best.epoch, losses[best.epoch])
     return losses, best
 
