@@ -14,7 +14,8 @@ find the matplotlib objects in the attributes ending with an underscore
 - :class:`SDMDistributionDisplay`: histograms of the rescaled similarity
   q' and of the distance quantile d, for correct and wrong predictions.
 
-matplotlib is an optional dependency: ``pip install sdm_sklearn[plotting]``.
+matplotlib is an optional dependency: ``pip install matplotlib`` (or, in a
+clone of sdm_sklearn, ``python -m pip install ".[plotting]"``).
 """
 
 import numpy as np
@@ -44,7 +45,7 @@ def _pyplot(caller):
     except ImportError as error:
         raise ImportError(
             f"{caller} requires matplotlib. Install it with "
-            "`pip install sdm_sklearn[plotting]`."
+            "`pip install matplotlib`."
         ) from error
     return plt
 

@@ -314,7 +314,7 @@ def test_distribution_without_region_and_on_given_axes():
 def test_missing_matplotlib_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     display = RiskCoverageDisplay(np.array([1.0]), np.array([0.0]))
-    with pytest.raises(ImportError, match=r"pip install sdm_sklearn\[plotting\]"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib"):
         display.plot()
 
 
