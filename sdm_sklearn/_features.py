@@ -101,12 +101,6 @@ class ClassifierResponses:
         self.method = method
         self.append_features = append_features
 
-    def __getattr__(self, name):
-        # n_features_in_, feature_names_in_ and the like are the classifier's
-        if name.startswith("__") or name == "classifier":
-            raise AttributeError(name)
-        return getattr(self.classifier, name)
-
     def __repr__(self):
         return f"ClassifierResponses({self.classifier!r}, {self.method!r})"
 
@@ -120,6 +114,13 @@ class ClassifierResponses:
 
     def transform(self, X):
         return self.features(X, getattr(self.classifier, self.method)(X))
+
+
+def fitted_estimator(producer):
+    """What users see as the fitted producer: a classifier itself, unwrapped."""
+    if isinstance(producer, ClassifierResponses):
+        return producer.classifier
+    return producer
 
 
 def _cross_fitted(estimator, X, y, method, append_features, seed):

@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import minimum_region_count
-from ._features import producer_kind
+from ._features import fitted_estimator, producer_kind
 from ._labels import (
     as_ids,
     check_class_counts,
@@ -198,7 +198,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Names of features seen during ``fit`` (when ``X`` has string column
         names).
     estimator_ : estimator or None
-        The fitted feature producer of the selected iteration.
+        The fitted feature producer of the selected iteration (for a
+        classifier: the classifier fitted on its whole support split).
     support_exemplars_ : ndarray of shape (n_support, n_exemplar_dims)
         Exemplar vectors h' of the support set.
     support_labels_ : ndarray of shape (n_support,)
@@ -433,7 +434,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         _warn_about_region(result.model, stacklevel=5)
 
         self.classes_ = classes
-        self.estimator_ = result.model.producer
+        self.estimator_ = fitted_estimator(result.model.producer)
         for name in ("n_features_in_", "feature_names_in_"):
             if self.estimator is not None and hasattr(self.estimator_, name):
                 setattr(self, name, getattr(self.estimator_, name))

@@ -49,8 +49,9 @@ def test_any_classifier_gives_its_responses_as_features(digits, estimator,
                                                        method, width):
     X, y, X_test, y_test = digits
     clf = _fit(estimator, X, y, n_epochs=30)
-    assert isinstance(clf.estimator_, ClassifierResponses)
-    assert clf.estimator_.method == method
+    assert isinstance(clf._model.producer, ClassifierResponses)
+    assert clf._model.producer.method == method
+    assert type(clf.estimator_) is type(estimator)
     assert clf._model.n_features == width
     assert np.mean(clf.predict(X_test) == y_test) > 0.8
     frame = clf.predict_uncertainty(X_test)
@@ -62,9 +63,9 @@ def test_appended_features_come_before_the_responses(digits):
     X, y, X_test, _ = digits
     clf = _fit(LogisticRegression(max_iter=300), X, y, append_features=True)
     assert clf._model.n_features == X.shape[1] + 10
-    features = clf.estimator_.transform(X_test[:3])
+    features = clf._model.producer.transform(X_test[:3])
     assert_array_equal(features[:, :X.shape[1]], X_test[:3])
-    proba = clf.estimator_.classifier.predict_proba(X_test[:3])
+    proba = clf.estimator_.predict_proba(X_test[:3])
     np.testing.assert_allclose(features[:, X.shape[1]:],
                                np.log(np.maximum(proba, 1e-2)))
     assert not get_tags(clf).input_tags.allow_nan
@@ -114,10 +115,10 @@ def test_support_responses_are_out_of_fold_and_calibration_is_unseen(digits):
         predicted = [r for kind, o, r in FoldRecorder.log
                      if kind == "proba" and o == owner]
         for rows_predicted in predicted:
-            if owner != clf.estimator_.classifier.serial_:
+            if owner != clf.estimator_.serial_:
                 assert not np.isin(rows_predicted, rows).any()
     final = [rows for owner, rows in fits
-             if owner == clf.estimator_.classifier.serial_]
+             if owner == clf.estimator_.serial_]
     assert_array_equal(np.sort(final[0]), support)
 
 
@@ -127,7 +128,7 @@ def test_frozen_classifier_is_never_refitted(digits):
     frozen = FrozenEstimator(base)
     before = base.coef_.copy()
     clf = _fit(frozen, X, y)
-    assert clf.estimator_.classifier is frozen
+    assert clf.estimator_ is frozen
     assert_array_equal(base.coef_, before)
     assert clf.predict_selective(X_test).shape == (len(X_test),)
 
