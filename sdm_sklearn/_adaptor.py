@@ -16,13 +16,25 @@ from scipy.linalg import solve_triangular
 from ._activation import sdm_loss_gradient
 from ._blocks import row_exact_matmul
 
+# Rows converted to float64 at once by the standardization (bounds the
+# temporary memory on large inputs).
+STANDARDIZE_ROWS = 65_536
+
+
+def _float64_chunks(features):
+    """``(start, float64 copy of the rows)`` for chunks of rows."""
+    for start in range(0, len(features), STANDARDIZE_ROWS):
+        yield start, np.array(features[start : start + STANDARDIZE_ROWS],
+                              dtype=np.float64)
+
 
 def fit_standardizer(features, mode):
     """Location and scale from training features.
 
     Statistics are computed on values divided by their largest magnitude,
     so that features near the float64 limits (1e300 or 1e-300) neither
-    overflow nor vanish.
+    overflow nor vanish, in two passes over chunks of rows (memory beyond
+    the input does not grow with its rows).
 
     Parameters
     ----------
@@ -37,17 +49,29 @@ def fit_standardizer(features, mode):
         Columns that are constant up to rounding (or a constant matrix) get
         scale 1.
     """
-    features = np.asarray(features, dtype=np.float64)
-    axis = None if mode == "global" else 0
-    magnitude = np.max(np.abs(features), axis=axis)
+    n_samples, n_features = features.shape
+    pooled = mode == "global"
+    magnitude = np.zeros(n_features)
+    for _, chunk in _float64_chunks(features):
+        np.maximum(magnitude, np.abs(chunk).max(axis=0), out=magnitude)
+    if pooled:
+        magnitude[:] = magnitude.max()
     magnitude = np.where(magnitude > 0, magnitude, 1.0)
-    normalized = features / magnitude
-    location = normalized.mean(axis=axis)
-    spread = normalized.std(axis=axis)
+    count = n_samples * (n_features if pooled else 1)
+
+    def pool(per_feature):
+        return np.full(n_features, per_feature.sum()) if pooled else per_feature
+
+    total = np.zeros(n_features)
+    for _, chunk in _float64_chunks(features):
+        total += (chunk / magnitude).sum(axis=0)
+    location = pool(total) / count
+    squares = np.zeros(n_features)
+    for _, chunk in _float64_chunks(features):
+        squares += np.square(chunk / magnitude - location).sum(axis=0)
+    spread = np.sqrt(pool(squares) / count)
     scale = np.where(spread > 16 * np.finfo(np.float64).eps, spread * magnitude, 1.0)
-    n_features = features.shape[1]
-    return (np.broadcast_to(location * magnitude, n_features).copy(),
-            np.broadcast_to(scale, n_features).copy())
+    return location * magnitude, scale
 
 
 class ExemplarAdaptor:
@@ -97,15 +121,20 @@ class ExemplarAdaptor:
     def standardize(self, features):
         """``(features - location) / scale``, computed in float64, as float32.
 
+        Computed in chunks of rows: memory beyond the output does not grow
+        with the number of rows.
+
         Raises
         ------
         ValueError
             If a standardized value leaves the float32 range.
         """
-        out = np.asarray(features, dtype=np.float64) - self.location
-        out /= self.scale
-        with np.errstate(over="ignore"):
-            out = out.astype(np.float32)
+        out = np.empty(np.shape(features), dtype=np.float32)
+        for start, chunk in _float64_chunks(features):
+            chunk -= self.location
+            chunk /= self.scale
+            with np.errstate(over="ignore"):
+                out[start : start + len(chunk)] = chunk
         if not np.all(np.isfinite(out)):
             raise ValueError(
                 "Some inputs are too large: standardized with the training "

@@ -192,13 +192,31 @@ class Progress:
 
 @dataclass
 class _EpochState:
-    """The state of the best epoch so far of one iteration."""
+    """The state of the best epoch so far of one iteration.
+
+    ``unscored`` holds the standardized calibration split and its labels
+    when the epochs were scored on a subset of it: the state's calibration
+    evaluation is then that of the subset, until :func:`_calibrate_fully`.
+    """
 
     adaptor: ExemplarAdaptor
     epoch: int
     index: object
     calibration: object
     distance_values: list
+    unscored: tuple = None
+
+
+def _calibrate_fully(state, max_similarity, n_jobs):
+    """The kept epoch evaluated on the whole calibration split, exactly."""
+    if state.unscored is not None:
+        calibration_std, calibration_labels = state.unscored
+        state.calibration, state.distance_values = evaluate_calibration(
+            state.index, state.adaptor, calibration_std, calibration_labels,
+            max_similarity, n_jobs,
+        )
+        state.unscored = None
+    return state
 
 
 def _train_iteration(support_features, support_labels, calibration_features,
@@ -254,11 +272,7 @@ def _train_iteration(support_features, support_labels, calibration_features,
             else:
                 q[following], d[following] = support_state.q, support_state.d
     if scoring is not None:
-        # the kept epoch, calibrated on the whole calibration split
-        best.calibration, best.distance_values = evaluate_calibration(
-            best.index, best.adaptor, calibration_std, calibration_labels,
-            max_similarity, config.n_jobs,
-        )
+        best.unscored = (calibration_std, calibration_labels)
     progress.iteration(iteration, best.epoch, losses[best.epoch])
     return losses, best
 
@@ -305,7 +319,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         )
 
     losses = np.empty((config.n_iterations, n_epochs))
-    models, best_iteration, best, best_model = [], None, None, None
+    kept, best = [], None
     for iteration, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         support_index, calibration_index = stratified_split(
@@ -328,30 +342,35 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             factory=support_factory(search, seed), rng=rng, progress=progress,
             iteration=iteration,
         )
-        is_best = best is None or losses[iteration, state.epoch] <= (
-            losses[best_iteration, best.epoch]
-        )
-        if not (config.ensemble or is_best):
-            continue
-        model = calibrated_model(
+        candidate = (iteration, state, producer, support_index,
+                     calibration_index, cap)
+        if best is None or losses[iteration, state.epoch] <= (
+            losses[best[0], best[1].epoch]
+        ):
+            best = candidate
+        # only the best so far is kept, unless every iteration is a member
+        kept = [*kept, candidate] if config.ensemble else [best]
+
+    def model_of(candidate):
+        _, state, producer, support_index, calibration_index, cap = candidate
+        state = _calibrate_fully(state, cap, config.n_jobs)
+        return calibrated_model(
             classes=classes, producer=producer, adaptor=state.adaptor,
-            index=state.index, support_labels=support_labels,
+            index=state.index, support_labels=y_encoded[support_index],
             support_ids=ids[support_index], max_similarity=cap,
             state=state.calibration, distance_values=state.distance_values,
             calibration_labels=y_encoded[calibration_index],
             calibration_ids=ids[calibration_index], alpha=alpha,
             n_seen=len(y_encoded),
         )
-        if config.ensemble:
-            models.append(model)
-        if is_best:
-            best_iteration, best, best_model = iteration, state, model
-    members = tuple(model for model in models if model is not best_model)
+
+    members = tuple(model_of(candidate) for candidate in kept
+                    if candidate is not best)
     return TrainingResult(
-        model=replace(best_model, members=members),
+        model=replace(model_of(best), members=members),
         losses=losses,
-        best_iteration=best_iteration,
-        best_epoch=best.epoch,
+        best_iteration=best[0],
+        best_epoch=best[1].epoch,
         n_epochs=n_epochs,
         search=search,
     )
