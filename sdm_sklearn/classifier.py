@@ -244,7 +244,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     -----
     At ``d = 0`` the SDM activation is exactly uniform and its scores
     ``ln(2 + q) d z'`` are 0. ``decision_function`` and ``predict_proba``
-    report the limit ``d -> 0+`` there: scores within ``1e-11`` of 0 and
+    report the limit ``d -> 0+`` there: scores within ``5e-13`` of 0 and
     probabilities within ``1e-12`` of uniform, both ordered by the logits,
     so ``predict`` is the argmax of ``predict_proba`` everywhere and
     ``predict_proba`` is the softmax of ``decision_function``. The region and
