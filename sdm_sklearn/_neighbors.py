@@ -346,6 +346,21 @@ def resolve_search(search, n_support):
     return "exact"
 
 
+# Backends whose index costs too much to build after every epoch: training
+# searches exactly (its per-epoch query sets are small), and the fitted
+# model's index uses the backend (see training_search).
+APPROXIMATE_BACKENDS = frozenset({"approximate"})
+
+
+def training_search(resolved):
+    """The backend of the per-epoch searches of training for ``resolved``.
+
+    Exact for approximate backends, whose index would be rebuilt after every
+    epoch; the backend itself otherwise.
+    """
+    return "exact" if resolved in APPROXIMATE_BACKENDS else resolved
+
+
 def support_factory(resolved, seed):
     """The constructor ``factory(vectors, good_labels)`` of a resolved search.
 

@@ -26,7 +26,10 @@ split sizes), with ``n_epochs="auto"`` only:
   calibration split, exactly.
 
 The final model's q, d_nearest, eCDFs and region therefore stay exact
-(with ``search="exact"``) at every size.
+(with ``search="exact"``) at every size. With an approximate backend, the
+per-epoch searches of training stay exact (an approximate index would be
+rebuilt after every epoch, and those searches are small), and the kept
+epoch's model gets the backend's index, with which it is calibrated.
 """
 
 import copy
@@ -46,7 +49,7 @@ from ._evaluation import (
 )
 from ._features import frozen_producer, is_frozen, produce, split_features
 from ._model import calibrated_model
-from ._neighbors import resolve_search, support_factory
+from ._neighbors import resolve_search, support_factory, training_search
 from ._splitting import calibration_counts, stratified_split
 
 # n_epochs="auto": about this many mini-batch steps per iteration, within
@@ -194,9 +197,11 @@ class Progress:
 class _EpochState:
     """The state of the best epoch so far of one iteration.
 
-    ``unscored`` holds the standardized calibration split and its labels
-    when the epochs were scored on a subset of it: the state's calibration
-    evaluation is then that of the subset, until :func:`_calibrate_fully`.
+    ``pending`` holds ``(support_std, support_labels, calibration_std,
+    calibration_labels)`` when the state is not final yet: when the epochs
+    were scored on a subset of the calibration split, or when the fitted
+    model searches with another backend than training did (see
+    :func:`_finish`).
     """
 
     adaptor: ExemplarAdaptor
@@ -204,25 +209,38 @@ class _EpochState:
     index: object
     calibration: object
     distance_values: list
-    unscored: tuple = None
+    pending: tuple = None
 
 
-def _calibrate_fully(state, max_similarity, n_jobs):
-    """The kept epoch evaluated on the whole calibration split, exactly."""
-    if state.unscored is not None:
-        calibration_std, calibration_labels = state.unscored
-        state.calibration, state.distance_values = evaluate_calibration(
-            state.index, state.adaptor, calibration_std, calibration_labels,
-            max_similarity, n_jobs,
-        )
-        state.unscored = None
+def _finish(state, max_similarity, n_jobs, factory):
+    """The kept epoch with the fitted model's index, on all calibration points.
+
+    ``factory`` builds the fitted model's index; None when training's index
+    is that one already. Nothing is searched again when the state is final.
+    """
+    if state.pending is None:
+        return state
+    support_std, support_labels, calibration_std, calibration_labels = state.pending
+    if factory is not None:
+        state.index = index_support(state.adaptor, support_std, support_labels,
+                                    factory)[0]
+    state.calibration, state.distance_values = evaluate_calibration(
+        state.index, state.adaptor, calibration_std, calibration_labels,
+        max_similarity, n_jobs,
+    )
+    state.pending = None
     return state
 
 
 def _train_iteration(support_features, support_labels, calibration_features,
                      calibration_labels, *, n_classes, config, n_epochs,
-                     max_similarity, factory, rng, progress, iteration):
-    """Train one adaptor on a split; the losses and its best epoch's state."""
+                     max_similarity, factory, rng, progress, iteration,
+                     final_index=False):
+    """Train one adaptor on a split; the losses and its best epoch's state.
+
+    ``final_index``: the fitted model will search with another backend than
+    ``factory``, so the state keeps what :func:`_finish` needs.
+    """
     location, scale = fit_standardizer(support_features, config.standardize)
     adaptor = ExemplarAdaptor(location, scale, config.n_exemplar_dims,
                               n_classes, rng)
@@ -271,8 +289,9 @@ def _train_iteration(support_features, support_labels, calibration_features,
                 q, d = support_state.q, support_state.d
             else:
                 q[following], d[following] = support_state.q, support_state.d
-    if scoring is not None:
-        best.unscored = (calibration_std, calibration_labels)
+    if scoring is not None or final_index:
+        best.pending = (support_std, support_labels, calibration_std,
+                        calibration_labels)
     progress.iteration(iteration, best.epoch, losses[best.epoch])
     return losses, best
 
@@ -310,6 +329,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     ).sum()
     n_epochs = resolve_epochs(config.n_epochs, n_support, config.batch_size)
     search = resolve_search(config.search, n_support)
+    during_training = training_search(search)
     progress = Progress(verbose, config.n_iterations, n_epochs)
     frozen_features = None
     if is_frozen(estimator):
@@ -339,11 +359,12 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             support_features, support_labels, calibration_features,
             y_encoded[calibration_index], n_classes=len(classes), config=config,
             n_epochs=n_epochs, max_similarity=cap,
-            factory=support_factory(search, seed), rng=rng, progress=progress,
-            iteration=iteration,
+            factory=support_factory(during_training, seed), rng=rng,
+            progress=progress, iteration=iteration,
+            final_index=during_training != search,
         )
         candidate = (iteration, state, producer, support_index,
-                     calibration_index, cap)
+                     calibration_index, cap, seed)
         if best is None or losses[iteration, state.epoch] <= (
             losses[best[0], best[1].epoch]
         ):
@@ -352,8 +373,10 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         kept = [*kept, candidate] if config.ensemble else [best]
 
     def model_of(candidate):
-        _, state, producer, support_index, calibration_index, cap = candidate
-        state = _calibrate_fully(state, cap, config.n_jobs)
+        _, state, producer, support_index, calibration_index, cap, seed = candidate
+        final_factory = (None if during_training == search
+                         else support_factory(search, seed))
+        state = _finish(state, cap, config.n_jobs, final_factory)
         return calibrated_model(
             classes=classes, producer=producer, adaptor=state.adaptor,
             index=state.index, support_labels=y_encoded[support_index],
