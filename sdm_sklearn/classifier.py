@@ -59,6 +59,16 @@ _UPDATE_LOCK = threading.Lock()
 MAX_SIMILARITY_LIMIT = np.iinfo(np.int64).max
 
 
+def _model_attribute(read):
+    """A fitted attribute read from the current model by ``read(model)``."""
+
+    def get(self):
+        check_is_fitted(self)
+        return read(self._model)
+
+    return property(get)
+
+
 def _computes(method):
     """Run a method inside the single-thread BLAS region (see ``_blas``)."""
 
@@ -785,52 +795,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------- model attributes
+    # Read from the current model, so that they follow add_support and
+    # recalibrate (documented in the class docstring).
 
-    @property
-    def support_exemplars_(self):
-        """Exemplar vectors h' of the support set (computed on access)."""
-        check_is_fitted(self)
-        return self._model.support_exemplars()
-
-    @property
-    def support_labels_(self):
-        check_is_fitted(self)
-        return self._model.support_values
-
-    @property
-    def support_predictions_(self):
-        check_is_fitted(self)
-        return self._model.support_predictions
-
-    @property
-    def support_ids_(self):
-        check_is_fitted(self)
-        return self._model.support_ids
-
-    @property
-    def calibration_ids_(self):
-        check_is_fitted(self)
-        return self._model.calibration.ids
-
-    @property
-    def max_similarity_(self):
-        check_is_fitted(self)
-        return self._model.max_similarity
-
-    @property
-    def min_rescaled_similarity_(self):
-        check_is_fitted(self)
-        return self._model.min_rescaled_similarity
-
-    @property
-    def class_thresholds_(self):
-        check_is_fitted(self)
-        return self._model.thresholds
-
-    @property
-    def region_class_counts_(self):
-        check_is_fitted(self)
-        return self._model.region_class_counts
+    support_exemplars_ = _model_attribute(lambda model: model.support_exemplars())
+    support_labels_ = _model_attribute(lambda model: model.support_values)
+    support_predictions_ = _model_attribute(lambda model: model.support_predictions)
+    support_ids_ = _model_attribute(lambda model: model.support_ids)
+    calibration_ids_ = _model_attribute(lambda model: model.calibration.ids)
+    max_similarity_ = _model_attribute(lambda model: model.max_similarity)
+    min_rescaled_similarity_ = _model_attribute(
+        lambda model: model.min_rescaled_similarity
+    )
+    class_thresholds_ = _model_attribute(lambda model: model.thresholds)
+    region_class_counts_ = _model_attribute(lambda model: model.region_class_counts)
 
     def __setstate__(self, state):
         saved = state.get("_sdm_version")
