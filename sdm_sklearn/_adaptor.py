@@ -38,7 +38,8 @@ def fit_standardizer(features, mode):
 
     Parameters
     ----------
-    features : ndarray of shape (n_samples, n_features)
+    features : ndarray of shape (n_samples, n_features), or any object with
+        ``shape`` whose row slices are arrays
     mode : {"feature", "global"}
         Per-feature statistics, or one scalar mean and std over all entries
         (the reference's choice for language-model embeddings).
@@ -129,7 +130,7 @@ class ExemplarAdaptor:
         ValueError
             If a standardized value leaves the float32 range.
         """
-        out = np.empty(np.shape(features), dtype=np.float32)
+        out = np.empty(features.shape, dtype=np.float32)
         for start, chunk in _float64_chunks(features):
             chunk -= self.location
             chunk /= self.scale

@@ -42,6 +42,30 @@ RESPONSE_FOLDS = 5
 PROBABILITY_FLOOR = 1e-2
 
 
+class RowSubset:
+    """Rows ``index`` of a 2-D array, read in slices without a full copy.
+
+    Training standardizes the support and calibration splits chunk by chunk
+    (:mod:`sdm_sklearn._adaptor`); this keeps the raw features of both splits
+    from being copied whole, which at a million rows would double the
+    memory of the input.
+    """
+
+    def __init__(self, array, index):
+        self.array = array
+        self.index = np.asarray(index)
+
+    @property
+    def shape(self):
+        return (len(self.index),) + self.array.shape[1:]
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, rows):
+        return self.array[self.index[rows]]
+
+
 def is_frozen(estimator):
     """Whether the producer is used as it is (never refitted)."""
     return isinstance(estimator, FrozenEstimator)
@@ -242,14 +266,16 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     Returns
     -------
     producer : fitted transformer, ClassifierResponses or None
-    support_features, calibration_features : ndarray
+    support_features, calibration_features : ndarray or RowSubset
+        Raw features of both splits (rows of ``X`` without a producer, or
+        of the frozen features).
     """
     if estimator is None:
-        return None, X[support_index], X[calibration_index]
+        return None, RowSubset(X, support_index), RowSubset(X, calibration_index)
     if frozen_features is not None:
         return (frozen_producer(estimator, response_method, append_features),
-                frozen_features[support_index],
-                frozen_features[calibration_index])
+                RowSubset(frozen_features, support_index),
+                RowSubset(frozen_features, calibration_index))
     support_X = _safe_indexing(X, support_index)
     support_y = _safe_indexing(y, support_index)
     if producer_kind(estimator) == "classifier":
