@@ -10,7 +10,7 @@ Methods compared on the same draws:
 
 - ``sdm``: ``predict_uncertainty(X)["admitted"]`` (SDM_HR, eq. 9).
 - ``sdm_lower``: ``predict_uncertainty(X)["admitted_lower"]`` (the DKW
-  variant of SPEC.md sec. 10).
+  variant of the method page, paper A.5).
 - ``sigmoid``, ``isotonic``: ``CalibratedClassifierCV(LogisticRegression(),
   method=...)`` admitting ``max(predict_proba) >= alpha``.
 

@@ -106,9 +106,10 @@ def limit_scores(z, q, d):
 
     At ``d = 0`` every score is 0 and the SDM output exactly uniform.
     ``predict_proba`` and ``decision_function`` report the limit from above
-    instead: scores ``LIMIT_STEP`` times the centred dense rank of each
-    logit (equal logits share their rank), so within ``1e-11`` of the exact
-    0 and ordered like ``z``; their softmax is within ``1e-12`` of uniform
+    instead: scores ``LIMIT_STEP / C`` times the centred dense rank of each
+    logit among the ``C`` classes (equal logits share their rank), so within
+    ``5e-13`` of the exact 0 and ordered like ``z``; their softmax is within
+    ``1e-12`` of uniform
     and its argmax is ``predict``, the argmax of ``z``, everywhere. Offsets
     proportional to ``z`` itself would be lost to rounding for close logits.
 

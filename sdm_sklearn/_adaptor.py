@@ -16,17 +16,30 @@ from scipy.linalg import solve_triangular
 from ._activation import sdm_loss_gradient
 from ._blocks import row_exact_matmul
 
+# Rows converted to float64 at once by the standardization (bounds the
+# temporary memory on large inputs).
+STANDARDIZE_ROWS = 65_536
+
+
+def _float64_chunks(features):
+    """``(start, float64 copy of the rows)`` for chunks of rows."""
+    for start in range(0, len(features), STANDARDIZE_ROWS):
+        yield start, np.array(features[start : start + STANDARDIZE_ROWS],
+                              dtype=np.float64)
+
 
 def fit_standardizer(features, mode):
     """Location and scale from training features.
 
     Statistics are computed on values divided by their largest magnitude,
     so that features near the float64 limits (1e300 or 1e-300) neither
-    overflow nor vanish.
+    overflow nor vanish, in two passes over chunks of rows (memory beyond
+    the input does not grow with its rows).
 
     Parameters
     ----------
-    features : ndarray of shape (n_samples, n_features)
+    features : ndarray of shape (n_samples, n_features), or any object with
+        ``shape`` whose row slices are arrays
     mode : {"feature", "global"}
         Per-feature statistics, or one scalar mean and std over all entries
         (the reference's choice for language-model embeddings).
@@ -37,17 +50,29 @@ def fit_standardizer(features, mode):
         Columns that are constant up to rounding (or a constant matrix) get
         scale 1.
     """
-    features = np.asarray(features, dtype=np.float64)
-    axis = None if mode == "global" else 0
-    magnitude = np.max(np.abs(features), axis=axis)
+    n_samples, n_features = features.shape
+    pooled = mode == "global"
+    magnitude = np.zeros(n_features)
+    for _, chunk in _float64_chunks(features):
+        np.maximum(magnitude, np.abs(chunk).max(axis=0), out=magnitude)
+    if pooled:
+        magnitude[:] = magnitude.max()
     magnitude = np.where(magnitude > 0, magnitude, 1.0)
-    normalized = features / magnitude
-    location = normalized.mean(axis=axis)
-    spread = normalized.std(axis=axis)
+    count = n_samples * (n_features if pooled else 1)
+
+    def pool(per_feature):
+        return np.full(n_features, per_feature.sum()) if pooled else per_feature
+
+    total = np.zeros(n_features)
+    for _, chunk in _float64_chunks(features):
+        total += (chunk / magnitude).sum(axis=0)
+    location = pool(total) / count
+    squares = np.zeros(n_features)
+    for _, chunk in _float64_chunks(features):
+        squares += np.square(chunk / magnitude - location).sum(axis=0)
+    spread = np.sqrt(pool(squares) / count)
     scale = np.where(spread > 16 * np.finfo(np.float64).eps, spread * magnitude, 1.0)
-    n_features = features.shape[1]
-    return (np.broadcast_to(location * magnitude, n_features).copy(),
-            np.broadcast_to(scale, n_features).copy())
+    return location * magnitude, scale
 
 
 class ExemplarAdaptor:
@@ -97,15 +122,20 @@ class ExemplarAdaptor:
     def standardize(self, features):
         """``(features - location) / scale``, computed in float64, as float32.
 
+        Computed in chunks of rows: memory beyond the output does not grow
+        with the number of rows.
+
         Raises
         ------
         ValueError
             If a standardized value leaves the float32 range.
         """
-        out = np.asarray(features, dtype=np.float64) - self.location
-        out /= self.scale
-        with np.errstate(over="ignore"):
-            out = out.astype(np.float32)
+        out = np.empty(features.shape, dtype=np.float32)
+        for start, chunk in _float64_chunks(features):
+            chunk -= self.location
+            chunk /= self.scale
+            with np.errstate(over="ignore"):
+                out[start : start + len(chunk)] = chunk
         if not np.all(np.isfinite(out)):
             raise ValueError(
                 "Some inputs are too large: standardized with the training "
@@ -175,8 +205,8 @@ class ExemplarAdaptor:
         return (w1 @ features).T.astype(np.float32) + b1
 
     def train_epoch(self, standardized, y, q, d, batch_size, learning_rate,
-                    optimizer_state, rng):
-        """One pass of mini-batch Adam over the data.
+                    optimizer_state, rng, rows=None):
+        """One pass of mini-batch Adam over the data (or some of its rows).
 
         Parameters
         ----------
@@ -191,6 +221,8 @@ class ExemplarAdaptor:
             Updated in place.
         rng : numpy.random.Generator
             Shuffles the mini-batches.
+        rows : ndarray of int, default=None
+            Train on these rows only (None: all).
         """
         w1, b1, w2, b2 = self._views(self.params)
         grads = np.zeros_like(self.params)
@@ -201,8 +233,8 @@ class ExemplarAdaptor:
         hidden = np.empty((batch_size, w1.shape[0]), dtype=np.float32)
         back = np.empty_like(hidden)
         logits = np.empty((batch_size, w2.shape[0]), dtype=np.float32)
-        order = rng.permutation(n_samples)
-        for start in range(0, n_samples, batch_size):
+        order = rng.permutation(n_samples if rows is None else rows)
+        for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             size = len(index)
             x, h, dh, z = inputs[:size], hidden[:size], back[:size], logits[:size]

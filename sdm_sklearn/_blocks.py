@@ -70,6 +70,7 @@ def row_exact_matmul(a, b, *, block_rows=PRODUCT_ROWS):
     Parameters
     ----------
     a : ndarray of shape (n_rows, n_inner)
+        Converted to float64 block by block.
     b : ndarray of shape (n_inner, n_columns)
     block_rows : int, default=PRODUCT_ROWS
 
@@ -78,12 +79,11 @@ def row_exact_matmul(a, b, *, block_rows=PRODUCT_ROWS):
     product : ndarray of shape (n_rows, n_columns), float64
         Row ``i`` depends on ``a[i]`` and ``b`` only.
     """
-    a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     out = np.empty((a.shape[0], b.shape[1]))
     for start in block_starts(len(a), block_rows):
         block, size = padded_block(a, start, block_rows)
-        out[start : start + size] = (block @ b)[:size]
+        out[start : start + size] = (block.astype(np.float64) @ b)[:size]
     return out
 
 

@@ -281,7 +281,7 @@ def _read_frame(path):
             return pd.read_parquet(path)
         except ImportError as error:
             raise InputError(
-                f"reading {path} needs pyarrow: pip install sdm_sklearn[io]"
+                f"reading {path} needs pyarrow: pip install pyarrow"
             ) from error
         except (ValueError, OSError) as error:
             raise InputError(

@@ -94,10 +94,19 @@ def dask_collections(method):
     """
 
     @functools.wraps(method)
-    def wrapper(self, X):
+    def wrapper(self, X, **kwargs):
         if is_dask_collection(X):
-            return lazy_outputs(self, method.__name__, X)
-        return method(self, X)
+            name = method.__name__
+            # predict(X, selective=True) is predict_selective(X)
+            if kwargs.pop("selective", False):
+                name = "predict_selective"
+            if kwargs:
+                raise TypeError(
+                    f"{name} of a dask collection takes no keyword arguments "
+                    f"but selective; got {sorted(kwargs)}."
+                )
+            return lazy_outputs(self, name, X)
+        return method(self, X, **kwargs)
 
     return wrapper
 

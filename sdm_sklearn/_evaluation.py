@@ -98,11 +98,13 @@ def _search_inputs(index, adaptor, standardized, max_similarity, n_jobs):
     return (logits,) + _search(index, vectors, logits, max_similarity, n_jobs)
 
 
-def evaluate_support(index, vectors, logits, labels, max_similarity, n_jobs):
-    """The support split against itself: the training weights q and d.
+def evaluate_support(index, vectors, logits, labels, max_similarity, n_jobs,
+                     rows=None):
+    """Support points against the whole support set: training weights q, d.
 
-    Each point's self-match is skipped; d comes from the split's own eCDFs,
-    leaving out classes without in-distribution points (see
+    Each point's self-match is skipped; d comes from the eCDFs of the
+    searched points themselves, leaving out classes without
+    in-distribution points (see
     :func:`sdm_sklearn._calibration.distance_quantile`).
 
     Parameters
@@ -113,14 +115,19 @@ def evaluate_support(index, vectors, logits, labels, max_similarity, n_jobs):
     labels : ndarray of shape (n_support,)
     max_similarity : int
     n_jobs : int
+    rows : ndarray of int, default=None
+        The support points to search (None: all of them).
 
     Returns
     -------
     state : SplitState
+        For the searched rows, in their order.
     """
+    if rows is None:
+        rows = np.arange(len(logits))
+    logits, labels = logits[rows], labels[rows]
     predictions, q, nearest, d_nearest = _search(
-        index, vectors, logits, max_similarity, n_jobs,
-        self_indices=np.arange(len(logits)),
+        index, vectors[rows], logits, max_similarity, n_jobs, self_indices=rows,
     )
     values = class_distance_values(d_nearest, labels, q, logits.shape[1])
     d = distance_quantile(d_nearest, values, skip_empty_classes=True)

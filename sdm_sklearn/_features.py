@@ -1,4 +1,4 @@
-"""Producing features: none, a transformer or pipeline, or a frozen estimator.
+"""Producing features: none, a transformer or pipeline, a classifier, frozen.
 
 The producer of a fit is chosen by the ``estimator`` parameter:
 
@@ -6,7 +6,13 @@ The producer of a fit is chosen by the ``estimator`` parameter:
 - a transformer or a Pipeline ending in one: cloned and fitted on the
   support split of every iteration only, so that no calibration point is
   ever seen by anything fitted;
-- a :class:`~sklearn.frozen.FrozenEstimator`: used as it is, never refitted.
+- a classifier (``predict_proba`` or ``decision_function``): its responses
+  are the features (:class:`ClassifierResponses`). On the support split they
+  are cross-fitted (out of fold), so that support points look to the adaptor
+  like unseen points; calibration and new points get the responses of the
+  classifier fitted on the whole support split;
+- any of these in a :class:`~sklearn.frozen.FrozenEstimator`: used as it
+  is, never refitted.
 
 New inputs go through the producer in blocks of a fixed number of rows (the
 last one padded by repeating its last row), so that a producer computing
@@ -14,8 +20,9 @@ with BLAS gives a row the same features whatever else is in the call.
 """
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_array
 
@@ -23,11 +30,147 @@ from ._blocks import block_starts
 
 # Rows per call of the producer's transform.
 PRODUCER_ROWS = 128
+# Folds of the cross-fitted responses of a classifier on the support split
+# (fewer when a class has fewer support points).
+RESPONSE_FOLDS = 5
+# Probabilities are turned into features as log(max(p, PROBABILITY_FLOOR)).
+# Measured (digits and breast cancer, 2 seeds, kNN, random forest, logistic
+# regression, gradient boosting): a floor of 1e-12 let the hard zeros of a
+# random forest dominate (accuracy 0.62 on digits, nothing admitted), raw
+# probabilities admitted nothing for logistic regression on digits, and 1e-2
+# had no such failure (benchmarks/README.md, "Classifier responses").
+PROBABILITY_FLOOR = 1e-2
+
+
+class RowSubset:
+    """Rows ``index`` of a 2-D array, read in slices without a full copy.
+
+    Training standardizes the support and calibration splits chunk by chunk
+    (:mod:`sdm_sklearn._adaptor`); this keeps the raw features of both splits
+    from being copied whole, which at a million rows would double the
+    memory of the input.
+    """
+
+    def __init__(self, array, index):
+        self.array = array
+        self.index = np.asarray(index)
+
+    @property
+    def shape(self):
+        return (len(self.index),) + self.array.shape[1:]
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, rows):
+        return self.array[self.index[rows]]
 
 
 def is_frozen(estimator):
     """Whether the producer is used as it is (never refitted)."""
     return isinstance(estimator, FrozenEstimator)
+
+
+def producer_kind(estimator):
+    """"none", "classifier" or "transformer": how ``estimator`` makes features."""
+    if estimator is None:
+        return "none"
+    return "classifier" if is_classifier(estimator) else "transformer"
+
+
+def resolve_response_method(estimator, response_method):
+    """The classifier method whose outputs are the features.
+
+    "auto" is ``predict_proba`` when the classifier has it, else
+    ``decision_function``.
+    """
+    if response_method == "auto":
+        return ("predict_proba" if hasattr(estimator, "predict_proba")
+                else "decision_function")
+    if not hasattr(estimator, response_method):
+        raise ValueError(
+            f"response_method={response_method!r}, but {estimator!r} has no "
+            f"{response_method} method."
+        )
+    return response_method
+
+
+def _response_features(responses, method):
+    """2-D float features from a classifier's raw responses."""
+    responses = np.asarray(responses, dtype=np.float64)
+    if responses.ndim == 1:
+        responses = responses[:, None]
+    if method == "predict_proba":
+        responses = np.log(np.maximum(responses, PROBABILITY_FLOOR))
+    return responses
+
+
+class ClassifierResponses:
+    """A fitted classifier used as a feature producer.
+
+    ``transform(X)`` returns the classifier's responses (log-probabilities
+    for ``predict_proba``, scores for ``decision_function``; one column for
+    a binary ``decision_function``), after the columns of ``X`` itself when
+    ``append_features`` is true.
+
+    Parameters
+    ----------
+    classifier : fitted classifier
+    method : {"predict_proba", "decision_function"}
+    append_features : bool
+    """
+
+    def __init__(self, classifier, method, append_features):
+        self.classifier = classifier
+        self.method = method
+        self.append_features = append_features
+
+    def __repr__(self):
+        return f"ClassifierResponses({self.classifier!r}, {self.method!r})"
+
+    def features(self, X, responses):
+        """Features from inputs and their (raw) responses."""
+        responses = _response_features(responses, self.method)
+        if not self.append_features:
+            return responses
+        raw = check_array(X, dtype=[np.float64, np.float32])
+        return np.hstack([raw, responses])
+
+    def transform(self, X):
+        return self.features(X, getattr(self.classifier, self.method)(X))
+
+
+def fitted_estimator(producer):
+    """What users see as the fitted producer: a classifier itself, unwrapped."""
+    if isinstance(producer, ClassifierResponses):
+        return producer.classifier
+    return producer
+
+
+def _cross_fitted(estimator, X, y, method, append_features, seed):
+    """A classifier producer fitted on X, and its out-of-fold features of X."""
+    counts = np.unique(y, return_counts=True)[1]
+    n_splits = int(min(RESPONSE_FOLDS, counts.min()))
+    if n_splits < 2:
+        raise ValueError(
+            "A classifier as estimator needs at least 2 support points of "
+            "every class for its cross-fitted responses; use more data or a "
+            "smaller calibration_size."
+        )
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    out_of_fold = cross_val_predict(clone(estimator), X, y, cv=folds,
+                                    method=method)
+    producer = ClassifierResponses(clone(estimator).fit(X, y), method,
+                                   append_features)
+    return producer, check_features(producer.features(X, out_of_fold), producer)
+
+
+def frozen_producer(estimator, response_method, append_features):
+    """The producer of a FrozenEstimator (a classifier's responses, or it)."""
+    if producer_kind(estimator) == "classifier":
+        method = resolve_response_method(estimator, response_method)
+        return ClassifierResponses(estimator, method, append_features)
+    return estimator
 
 
 def check_features(features, producer, n_features=None):
@@ -72,7 +215,7 @@ def produce(producer, X, n_features=None):
 
     Parameters
     ----------
-    producer : fitted transformer
+    producer : fitted transformer or ClassifierResponses
     X : producer input with ``n_samples`` rows
     n_features : int, default=None
         Expected width (see :func:`check_features`).
@@ -96,41 +239,56 @@ def produce(producer, X, n_features=None):
     return np.concatenate(parts)
 
 
-def split_features(estimator, X, y, support_index, calibration_index,
+def split_features(estimator, X, y, support_index, calibration_index, *,
+                   response_method, append_features, seed,
                    frozen_features=None):
     """The producer of one iteration and the features of both splits.
 
     Parameters
     ----------
-    estimator : None, transformer, Pipeline or FrozenEstimator
+    estimator : None, transformer, Pipeline, classifier or FrozenEstimator
         The ``estimator`` parameter.
     X : array-like or producer input
         All training inputs (validated features when ``estimator`` is None).
     y : array-like of shape (n_samples,)
-        Labels, passed to the producer's ``fit_transform``.
+        Labels, passed to the producer's ``fit``.
     support_index, calibration_index : ndarray of int
         The split.
+    response_method : {"auto", "predict_proba", "decision_function"}
+    append_features : bool
+        For a classifier: the inputs' columns before its responses.
+    seed : int
+        Seeds the folds of the cross-fitted responses.
     frozen_features : ndarray, default=None
         For a frozen producer, the features of all of ``X`` (computed once
         for every iteration).
 
     Returns
     -------
-    producer : fitted transformer or None
-    support_features, calibration_features : ndarray
+    producer : fitted transformer, ClassifierResponses or None
+    support_features, calibration_features : ndarray or RowSubset
+        Raw features of both splits (rows of ``X`` without a producer, or
+        of the frozen features).
     """
     if estimator is None:
-        return None, X[support_index], X[calibration_index]
+        return None, RowSubset(X, support_index), RowSubset(X, calibration_index)
     if frozen_features is not None:
-        return (estimator, frozen_features[support_index],
-                frozen_features[calibration_index])
-    producer = clone(estimator)
-    support_features = check_features(
-        producer.fit_transform(
-            _safe_indexing(X, support_index), _safe_indexing(y, support_index)
-        ),
-        producer,
-    )
+        return (frozen_producer(estimator, response_method, append_features),
+                RowSubset(frozen_features, support_index),
+                RowSubset(frozen_features, calibration_index))
+    support_X = _safe_indexing(X, support_index)
+    support_y = _safe_indexing(y, support_index)
+    if producer_kind(estimator) == "classifier":
+        producer, support_features = _cross_fitted(
+            estimator, support_X, support_y,
+            resolve_response_method(estimator, response_method),
+            append_features, seed,
+        )
+    else:
+        producer = clone(estimator)
+        support_features = check_features(
+            producer.fit_transform(support_X, support_y), producer
+        )
     calibration_features = produce(
         producer, _safe_indexing(X, calibration_index), support_features.shape[1]
     )

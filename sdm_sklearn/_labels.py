@@ -93,7 +93,12 @@ def selective_dtype(classes, marker):
     int16); otherwise, e.g. for a numeric marker with string classes, the
     result is an object array, in which the marker stays a number.
     """
-    marker_dtype = np.asarray(marker).dtype
+    if isinstance(marker, (int, float)) and not isinstance(marker, bool):
+        # a Python number: the smallest dtype holding it, so that int8
+        # classes with the marker -2 stay int8
+        marker_dtype = np.min_scalar_type(marker)
+    else:
+        marker_dtype = np.asarray(marker).dtype
     try:
         common = np.result_type(classes.dtype, marker_dtype)
     except TypeError:

@@ -376,6 +376,17 @@ def resolve_search(search, n_support):
     return "exact"
 
 
+def training_search(resolved):
+    """The backend of the per-epoch searches of training for ``resolved``.
+
+    Exact for the approximate backends (``APPROXIMATE_BACKENDS``), whose
+    index would be rebuilt after every epoch while the per-epoch query sets
+    of training are small; the backend itself otherwise (the dask backend
+    is exact and spreads those searches over the cluster).
+    """
+    return "exact" if resolved in APPROXIMATE_BACKENDS else resolved
+
+
 def support_factory(resolved, seed):
     """The constructor ``factory(vectors, good_labels)`` of a resolved search.
 

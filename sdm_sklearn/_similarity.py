@@ -3,10 +3,10 @@
 The kernel reads a block of inner products between queries and support
 vectors (one BLAS product) and finishes the squared distances on the fly, so
 that no distance matrix is ever written. ``q`` follows the O(N) rule of the
-specification (sec. 2): with ``r`` the distance to the nearest support point
-that is not *good* for the query, ``q`` counts the good support points
-strictly closer than ``r``. A bad point tied with good points therefore ends
-the run (pessimistic ties).
+method (paper, eq. 4; the method page of the docs): with ``r`` the distance
+to the nearest support point that is not *good* for the query, ``q`` counts
+the good support points strictly closer than ``r``. A bad point tied with
+good points therefore ends the run (pessimistic ties).
 
 The support columns are sorted by the class they are good for, so the good
 points of every query form one contiguous range and the inner loops carry no

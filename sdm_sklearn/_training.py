@@ -10,6 +10,26 @@ against itself (self-matches skipped) for the q and d of the next epoch.
 The epoch with the lowest balanced calibration loss is kept (later epochs
 win ties), and the iteration with the lowest of those. The model is built
 from the state its best epoch computed: nothing is searched again.
+
+Large splits (the cost of an exact epoch grows with the square of the
+split sizes), with ``n_epochs="auto"`` only:
+
+- when the support split has more than ``ROUND_ROWS`` points, the epochs are
+  rounds of ``ROUND_ROWS`` support points (consecutive slices of a random
+  permutation, drawn again once used up), so each round trains on, and
+  searches the training weights of, ``ROUND_ROWS`` points;
+- when the calibration split has more than ``SELECTION_ROWS`` points, the
+  epochs are compared on a stratified random subset of that many
+  calibration points (the balanced loss is a mean: with thousands of points
+  its standard error is small, and every epoch is scored on the same
+  subset), and the kept epoch's model is then calibrated on the whole
+  calibration split, exactly.
+
+The final model's q, d_nearest, eCDFs and region therefore stay exact
+(with ``search="exact"``) at every size. With an approximate backend, the
+per-epoch searches of training stay exact (an approximate index would be
+rebuilt after every epoch, and those searches are small), and the kept
+epoch's model gets the backend's index, with which it is calibrated.
 """
 
 import copy
@@ -27,9 +47,9 @@ from ._evaluation import (
     evaluate_support,
     index_support,
 )
-from ._features import is_frozen, produce, split_features
+from ._features import frozen_producer, is_frozen, produce, split_features
 from ._model import calibrated_model
-from ._neighbors import resolve_search, support_factory
+from ._neighbors import resolve_search, support_factory, training_search
 from ._splitting import calibration_counts, stratified_split
 
 # n_epochs="auto": about this many mini-batch steps per iteration, within
@@ -37,6 +57,12 @@ from ._splitting import calibration_counts, stratified_split
 AUTO_STEPS = 1000
 AUTO_MIN_EPOCHS = 5
 AUTO_MAX_EPOCHS = 50
+# Large splits with n_epochs="auto" (see the module docstring): support rows
+# per round, and calibration rows that score the epochs. Measured in
+# benchmarks/bench_fit.py ("large splits").
+ROUND_ROWS = 10_000
+SELECTION_ROWS = 5_000
+MIN_SELECTION_ROWS_PER_CLASS = 100
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,8 @@ class TrainingConfig:
     search: str
     ensemble: bool
     n_jobs: int
+    response_method: str = "auto"
+    append_features: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,9 +113,53 @@ def resolve_epochs(n_epochs, n_support, batch_size):
     """``n_epochs``, with "auto" turned into about ``AUTO_STEPS`` steps."""
     if n_epochs != "auto":
         return int(n_epochs)
-    steps_per_epoch = math.ceil(n_support / batch_size)
+    steps_per_epoch = math.ceil(min(n_support, ROUND_ROWS) / batch_size)
     epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
     return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+
+
+def epoch_rows(n_epochs, n_support, rng, automatic):
+    """The support rows each epoch trains on (None: all of them).
+
+    Rounds of ``ROUND_ROWS`` rows when ``automatic`` and the support split
+    is larger (see the module docstring); full passes otherwise.
+    """
+    if not automatic or n_support <= ROUND_ROWS:
+        return [None] * n_epochs
+    rounds, order = [], np.empty(0, dtype=np.int64)
+    while len(rounds) < n_epochs:
+        if len(order) < ROUND_ROWS:
+            order = np.concatenate([order, rng.permutation(n_support)])
+        rounds.append(np.sort(order[:ROUND_ROWS]))
+        order = order[ROUND_ROWS:]
+    return rounds
+
+
+def selection_rows(labels, rng):
+    """Calibration rows that score the epochs: all, or a stratified subset.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_calibration,)
+        Encoded labels.
+    rng : numpy.random.Generator
+        Used only for a subset.
+
+    Returns
+    -------
+    rows : ndarray of int or None
+        None when every calibration point scores the epochs. Otherwise
+        about ``SELECTION_ROWS`` rows: each class in proportion to its size,
+        and at least ``min(its size, MIN_SELECTION_ROWS_PER_CLASS)``.
+    """
+    if len(labels) <= SELECTION_ROWS:
+        return None
+    counts = np.bincount(labels)
+    wanted = np.maximum(np.round(SELECTION_ROWS * counts / len(labels)),
+                        np.minimum(counts, MIN_SELECTION_ROWS_PER_CLASS))
+    rows = [rng.choice(np.flatnonzero(labels == c), int(k), replace=False)
+            for c, k in enumerate(wanted.astype(int))]
+    return np.sort(np.concatenate(rows))
 
 
 class Progress:
@@ -123,35 +195,75 @@ class Progress:
 
 @dataclass
 class _EpochState:
-    """The state of the best epoch so far of one iteration."""
+    """The state of the best epoch so far of one iteration.
+
+    ``pending`` holds ``(support_std, support_labels, calibration_std,
+    calibration_labels)`` when the state is not final yet: when the epochs
+    were scored on a subset of the calibration split, or when the fitted
+    model searches with another backend than training did (see
+    :func:`_finish`).
+    """
 
     adaptor: ExemplarAdaptor
     epoch: int
     index: object
     calibration: object
     distance_values: list
+    pending: tuple = None
+
+
+def _finish(state, max_similarity, n_jobs, factory):
+    """The kept epoch with the fitted model's index, on all calibration points.
+
+    ``factory`` builds the fitted model's index; None when training's index
+    is that one already. Nothing is searched again when the state is final.
+    """
+    if state.pending is None:
+        return state
+    support_std, support_labels, calibration_std, calibration_labels = state.pending
+    if factory is not None:
+        state.index = index_support(state.adaptor, support_std, support_labels,
+                                    factory)[0]
+    state.calibration, state.distance_values = evaluate_calibration(
+        state.index, state.adaptor, calibration_std, calibration_labels,
+        max_similarity, n_jobs,
+    )
+    state.pending = None
+    return state
 
 
 def _train_iteration(support_features, support_labels, calibration_features,
                      calibration_labels, *, n_classes, config, n_epochs,
-                     max_similarity, factory, rng, progress, iteration):
-    """Train one adaptor on a split; the losses and its best epoch's state."""
+                     max_similarity, factory, rng, progress, iteration,
+                     final_index=False):
+    """Train one adaptor on a split; the losses and its best epoch's state.
+
+    ``final_index``: the fitted model will search with another backend than
+    ``factory``, so the state keeps what :func:`_finish` needs.
+    """
     location, scale = fit_standardizer(support_features, config.standardize)
     adaptor = ExemplarAdaptor(location, scale, config.n_exemplar_dims,
                               n_classes, rng)
     support_std = adaptor.standardize(support_features)
     calibration_std = adaptor.standardize(calibration_features)
     optimizer_state = adaptor.new_optimizer_state()
+    rounds = epoch_rows(n_epochs, len(support_labels), rng,
+                        automatic=config.n_epochs == "auto")
+    scoring = selection_rows(calibration_labels, rng)
+    scoring_std, scoring_labels = calibration_std, calibration_labels
+    if scoring is not None:
+        scoring_std = calibration_std[scoring]
+        scoring_labels = calibration_labels[scoring]
     q = np.full(len(support_labels), np.e - 2.0)
     d = np.ones(len(support_labels))
     losses = np.empty(n_epochs)
     best = None
-    for epoch in range(n_epochs):
+    for epoch, rows in enumerate(rounds):
         # a diverging step overflows; it is reported just below instead
         with np.errstate(over="ignore", invalid="ignore"):
             adaptor.train_epoch(support_std, support_labels, q, d,
                                 config.batch_size, config.learning_rate,
-                                optimizer_state, rng)
+                                optimizer_state, rng, rows=rows)
         if not np.all(np.isfinite(adaptor.params)):
             raise ValueError(
                 f"Training diverged at iteration {iteration + 1}, epoch "
@@ -161,18 +273,25 @@ def _train_iteration(support_features, support_labels, calibration_features,
         index, vectors, logits = index_support(adaptor, support_std,
                                                support_labels, factory)
         state, values = evaluate_calibration(
-            index, adaptor, calibration_std, calibration_labels, max_similarity,
+            index, adaptor, scoring_std, scoring_labels, max_similarity,
             config.n_jobs,
         )
-        losses[epoch] = balanced_loss(state, calibration_labels)
+        losses[epoch] = balanced_loss(state, scoring_labels)
         progress.epoch(iteration, epoch, losses[epoch])
         if best is None or losses[epoch] <= losses[best.epoch]:
             best = _EpochState(copy.deepcopy(adaptor), epoch, index, state, values)
         if epoch + 1 < n_epochs:
+            following = rounds[epoch + 1]
             support_state = evaluate_support(index, vectors, logits,
                                              support_labels, max_similarity,
-                                             config.n_jobs)
-            q, d = support_state.q, support_state.d
+                                             config.n_jobs, rows=following)
+            if following is None:
+                q, d = support_state.q, support_state.d
+            else:
+                q[following], d[following] = support_state.q, support_state.d
+    if scoring is not None or final_index:
+        best.pending = (support_std, support_labels, calibration_std,
+                        calibration_labels)
     progress.iteration(iteration, best.epoch, losses[best.epoch])
     return losses, best
 
@@ -210,18 +329,27 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     ).sum()
     n_epochs = resolve_epochs(config.n_epochs, n_support, config.batch_size)
     search = resolve_search(config.search, n_support)
+    during_training = training_search(search)
     progress = Progress(verbose, config.n_iterations, n_epochs)
-    frozen_features = produce(estimator, X) if is_frozen(estimator) else None
+    frozen_features = None
+    if is_frozen(estimator):
+        frozen_features = produce(
+            frozen_producer(estimator, config.response_method,
+                            config.append_features), X
+        )
 
     losses = np.empty((config.n_iterations, n_epochs))
-    models, best_iteration, best, best_model = [], None, None, None
+    kept, best = [], None
     for iteration, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         support_index, calibration_index = stratified_split(
             y_encoded, config.calibration_size, rng
         )
         producer, support_features, calibration_features = split_features(
-            estimator, X, y, support_index, calibration_index, frozen_features
+            estimator, X, y, support_index, calibration_index,
+            response_method=config.response_method,
+            append_features=config.append_features, seed=int(seed),
+            frozen_features=frozen_features,
         )
         support_labels = y_encoded[support_index]
         cap = config.max_similarity
@@ -231,33 +359,41 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             support_features, support_labels, calibration_features,
             y_encoded[calibration_index], n_classes=len(classes), config=config,
             n_epochs=n_epochs, max_similarity=cap,
-            factory=support_factory(search, seed), rng=rng, progress=progress,
-            iteration=iteration,
+            factory=support_factory(during_training, seed), rng=rng,
+            progress=progress, iteration=iteration,
+            final_index=during_training != search,
         )
-        is_best = best is None or losses[iteration, state.epoch] <= (
-            losses[best_iteration, best.epoch]
-        )
-        if not (config.ensemble or is_best):
-            continue
-        model = calibrated_model(
+        candidate = (iteration, state, producer, support_index,
+                     calibration_index, cap, seed)
+        if best is None or losses[iteration, state.epoch] <= (
+            losses[best[0], best[1].epoch]
+        ):
+            best = candidate
+        # only the best so far is kept, unless every iteration is a member
+        kept = [*kept, candidate] if config.ensemble else [best]
+
+    def model_of(candidate):
+        _, state, producer, support_index, calibration_index, cap, seed = candidate
+        final_factory = (None if during_training == search
+                         else support_factory(search, seed))
+        state = _finish(state, cap, config.n_jobs, final_factory)
+        return calibrated_model(
             classes=classes, producer=producer, adaptor=state.adaptor,
-            index=state.index, support_labels=support_labels,
+            index=state.index, support_labels=y_encoded[support_index],
             support_ids=ids[support_index], max_similarity=cap,
             state=state.calibration, distance_values=state.distance_values,
             calibration_labels=y_encoded[calibration_index],
             calibration_ids=ids[calibration_index], alpha=alpha,
             n_seen=len(y_encoded),
         )
-        if config.ensemble:
-            models.append(model)
-        if is_best:
-            best_iteration, best, best_model = iteration, state, model
-    members = tuple(model for model in models if model is not best_model)
+
+    members = tuple(model_of(candidate) for candidate in kept
+                    if candidate is not best)
     return TrainingResult(
-        model=replace(best_model, members=members),
+        model=replace(model_of(best), members=members),
         losses=losses,
-        best_iteration=best_iteration,
-        best_epoch=best.epoch,
+        best_iteration=best[0],
+        best_epoch=best[1].epoch,
         n_epochs=n_epochs,
         search=search,
     )

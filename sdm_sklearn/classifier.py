@@ -28,6 +28,7 @@ from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import minimum_region_count
 from ._distributed import dask_collections
+from ._features import fitted_estimator, producer_kind
 from ._labels import (
     as_ids,
     check_class_counts,
@@ -59,6 +60,16 @@ _UPDATE_LOCK = threading.Lock()
 MAX_SIMILARITY_LIMIT = np.iinfo(np.int64).max
 
 
+def _model_attribute(read):
+    """A fitted attribute read from the current model by ``read(model)``."""
+
+    def get(self):
+        check_is_fitted(self)
+        return read(self._model)
+
+    return property(get)
+
+
 def _computes(method):
     """Run a method inside the single-thread BLAS region (see ``_blas``)."""
 
@@ -86,13 +97,30 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : transformer, Pipeline or FrozenEstimator, default=None
+    estimator : transformer, classifier, Pipeline or FrozenEstimator, \
+            default=None
         Feature producer. None: ``X`` already holds the features (embeddings,
         tabular data). A transformer or a Pipeline ending in one is cloned and
         fitted on the support split of every iteration only, so calibration
-        points are never seen by anything fitted. A
+        points are never seen by anything fitted. A classifier (anything
+        with ``fit`` and ``predict_proba`` or ``decision_function``, such as
+        ``HistGradientBoostingClassifier`` or a Pipeline ending in one) gives
+        its responses as features (see ``response_method``): cross-fitted
+        (out of fold, 5 folds) on the support split, so that support points
+        look like unseen points, and those of the classifier fitted on the
+        whole support split for calibration and new points. A
         :class:`~sklearn.frozen.FrozenEstimator` around a fitted transformer
-        is used as is and never refitted.
+        or classifier is used as is and never refitted.
+    response_method : {"auto", "predict_proba", "decision_function"}, \
+            default="auto"
+        For a classifier as ``estimator``: the method whose outputs are the
+        features, log-probabilities for ``predict_proba`` (probabilities
+        floored at 0.01) and scores for ``decision_function``. "auto":
+        ``predict_proba`` when the classifier has it, else
+        ``decision_function``.
+    append_features : bool, default=False
+        For a classifier as ``estimator``: put the columns of ``X`` (numeric,
+        finite) before its responses.
     alpha : float, default=0.95
         Target conditional accuracy of admitted predictions, in ``(0.5, 1]``.
         Read as the decimal number it prints as (0.9 is exactly 9/10).
@@ -192,7 +220,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Names of features seen during ``fit`` (when ``X`` has string column
         names).
     estimator_ : estimator or None
-        The fitted feature producer of the selected iteration.
+        The fitted feature producer of the selected iteration (for a
+        classifier: the classifier fitted on its whole support split).
     support_exemplars_ : ndarray of shape (n_support, n_exemplar_dims)
         Exemplar vectors h' of the support set.
     support_labels_ : ndarray of shape (n_support,)
@@ -237,7 +266,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     -----
     At ``d = 0`` the SDM activation is exactly uniform and its scores
     ``ln(2 + q) d z'`` are 0. ``decision_function`` and ``predict_proba``
-    report the limit ``d -> 0+`` there: scores within ``1e-11`` of 0 and
+    report the limit ``d -> 0+`` there: scores within ``5e-13`` of 0 and
     probabilities within ``1e-12`` of uniform, both ordered by the logits,
     so ``predict`` is the argmax of ``predict_proba`` everywhere and
     ``predict_proba`` is the softmax of ``decision_function``. The region and
@@ -268,7 +297,16 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "transform"]), None],
+        "estimator": [
+            HasMethods(["fit", "transform"]),
+            HasMethods(["fit", "predict_proba"]),
+            HasMethods(["fit", "decision_function"]),
+            None,
+        ],
+        "response_method": [
+            StrOptions({"auto", "predict_proba", "decision_function"})
+        ],
+        "append_features": ["boolean"],
         "alpha": [Interval(Real, 0.5, 1, closed="right")],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
@@ -296,6 +334,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self,
         estimator=None,
         *,
+        response_method="auto",
+        append_features=False,
         alpha=0.95,
         n_exemplar_dims=128,
         n_iterations=3,
@@ -315,6 +355,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
     ):
         self.estimator = estimator
+        self.response_method = response_method
+        self.append_features = append_features
         self.alpha = alpha
         self.n_exemplar_dims = n_exemplar_dims
         self.n_iterations = n_iterations
@@ -406,6 +448,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 search=self.search,
                 ensemble=self.ensemble,
                 n_jobs=resolve_n_jobs(self.n_jobs),
+                response_method=self.response_method,
+                append_features=self.append_features,
             ),
             alpha=self.alpha,
             random_state=self.random_state,
@@ -414,7 +458,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         _warn_about_region(result.model, stacklevel=5)
 
         self.classes_ = classes
-        self.estimator_ = result.model.producer
+        self.estimator_ = fitted_estimator(result.model.producer)
         for name in ("n_features_in_", "feature_names_in_"):
             if self.estimator is not None and hasattr(self.estimator_, name):
                 setattr(self, name, getattr(self.estimator_, name))
@@ -521,20 +565,29 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     @dask_collections
     @_computes
-    def predict(self, X):
+    def predict(self, X, *, selective=False):
         """Predicted class: the argmax of the adaptor's logits z'.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), or producer input
             Inputs.
+        selective : bool, default=False
+            Return what :meth:`predict_selective` returns instead: the
+            prediction inside the HIGH-RELIABILITY region and
+            ``rejection_label_`` elsewhere. This is how a Pipeline ending in
+            SDMClassifier gives selective predictions:
+            ``pipeline.predict(X, selective=True)`` (with metadata routing
+            enabled, request it first with
+            ``set_predict_request(selective=True)``).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
-            Predicted labels (every input gets one; see
-            :meth:`predict_selective` for rejection).
+            Predicted labels (every input gets one unless ``selective``).
         """
+        if selective:
+            return self._selective(X)
         model, inputs = self._prepared(X)
         return model.predict(inputs)
 
@@ -630,6 +683,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             ``rejection_label_`` elsewhere. An object array when the
             classes' dtype cannot hold the marker exactly.
         """
+        return self._selective(X)
+
+    def _selective(self, X):
         columns = self._uncertainty(X)
         return selective_labels(
             columns["prediction"], columns[admitted_column(self.conservative)],
@@ -759,52 +815,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------- model attributes
+    # Read from the current model, so that they follow add_support and
+    # recalibrate (documented in the class docstring).
 
-    @property
-    def support_exemplars_(self):
-        """Exemplar vectors h' of the support set (computed on access)."""
-        check_is_fitted(self)
-        return self._model.support_exemplars()
-
-    @property
-    def support_labels_(self):
-        check_is_fitted(self)
-        return self._model.support_values
-
-    @property
-    def support_predictions_(self):
-        check_is_fitted(self)
-        return self._model.support_predictions
-
-    @property
-    def support_ids_(self):
-        check_is_fitted(self)
-        return self._model.support_ids
-
-    @property
-    def calibration_ids_(self):
-        check_is_fitted(self)
-        return self._model.calibration.ids
-
-    @property
-    def max_similarity_(self):
-        check_is_fitted(self)
-        return self._model.max_similarity
-
-    @property
-    def min_rescaled_similarity_(self):
-        check_is_fitted(self)
-        return self._model.min_rescaled_similarity
-
-    @property
-    def class_thresholds_(self):
-        check_is_fitted(self)
-        return self._model.thresholds
-
-    @property
-    def region_class_counts_(self):
-        check_is_fitted(self)
-        return self._model.region_class_counts
+    support_exemplars_ = _model_attribute(lambda model: model.support_exemplars())
+    support_labels_ = _model_attribute(lambda model: model.support_values)
+    support_predictions_ = _model_attribute(lambda model: model.support_predictions)
+    support_ids_ = _model_attribute(lambda model: model.support_ids)
+    calibration_ids_ = _model_attribute(lambda model: model.calibration.ids)
+    max_similarity_ = _model_attribute(lambda model: model.max_similarity)
+    min_rescaled_similarity_ = _model_attribute(
+        lambda model: model.min_rescaled_similarity
+    )
+    class_thresholds_ = _model_attribute(lambda model: model.thresholds)
+    region_class_counts_ = _model_attribute(lambda model: model.region_class_counts)
 
     def __setstate__(self, state):
         saved = state.get("_sdm_version")
@@ -820,13 +844,16 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        if self.estimator is None:
-            tags.input_tags.sparse = False
-            tags.input_tags.allow_nan = False
-        else:
+        if self.estimator is not None:
             from sklearn.utils import get_tags
 
             tags.input_tags = get_tags(self.estimator).input_tags
+        if self.estimator is None or (
+            self.append_features and producer_kind(self.estimator) == "classifier"
+        ):
+            # the features are X itself: dense and finite
+            tags.input_tags.sparse = False
+            tags.input_tags.allow_nan = False
         return tags
 
 

@@ -174,14 +174,15 @@ def _check_admitted(admitted, input_name="admitted"):
     return admitted.astype(bool)
 
 
-def _check_y_against_classes(y, classes):
+def _check_y_against_classes(y, classes, stacklevel=3):
     """``y`` as an array, checked against the estimator's classes.
 
     A label of another kind than ``classes`` (e.g. the string ``"1"`` for
     the class ``1``) can never be predicted, so it raises. A label of the
     same kind outside ``classes`` (an unseen class, or a typo) warns: every
     prediction for it counts as wrong, which is what a test set of an
-    unseen class is meant to show.
+    unseen class is meant to show. ``stacklevel`` points the warning at
+    the user's call.
     """
     y = column_or_1d(y)
     _check_label_values(y, "y")
@@ -194,7 +195,7 @@ def _check_y_against_classes(y, classes):
             f"{classes.tolist()}: {shown}; every prediction for them counts "
             "as wrong.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return y
 
@@ -207,6 +208,19 @@ def _check_sdm_estimator(estimator, caller):
             f"predict_uncertainty); got {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
+
+
+def _uncertainty_of(estimator, X, y, caller):
+    """Checked labels ``y`` and the ``predict_uncertainty`` frame of ``X``.
+
+    For the callers that rate a fitted SDMClassifier on labelled data (the
+    scorer and the displays); warnings point at the caller's caller.
+    """
+    _check_sdm_estimator(estimator, caller)
+    y = _check_y_against_classes(y, estimator.classes_, stacklevel=4)
+    frame = estimator.predict_uncertainty(X)
+    check_consistent_length(y, frame)
+    return y, frame
 
 
 def _count_by_label(values, labels):
@@ -677,10 +691,8 @@ class _SelectiveScorer:
         -------
         score : float
         """
-        _check_sdm_estimator(estimator, "The selective scorer")
-        y_true = _check_y_against_classes(y_true, estimator.classes_)
-        frame = estimator.predict_uncertainty(X)
-        check_consistent_length(y_true, frame)
+        y_true, frame = _uncertainty_of(estimator, X, y_true,
+                                        "The selective scorer")
         admitted = _check_admitted(frame[admitted_column(estimator.conservative)])
         alpha = estimator.alpha if self.alpha is None else self.alpha
         # A true label outside classes_ (it warned) is a group of its own.

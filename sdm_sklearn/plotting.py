@@ -14,20 +14,20 @@ find the matplotlib objects in the attributes ending with an underscore
 - :class:`SDMDistributionDisplay`: histograms of the rescaled similarity
   q' and of the distance quantile d, for correct and wrong predictions.
 
-matplotlib is an optional dependency: ``pip install sdm_sklearn[plotting]``.
+matplotlib is an optional dependency: ``pip install matplotlib`` (or, in a
+clone of sdm_sklearn, ``python -m pip install ".[plotting]"``).
 """
 
 import numpy as np
-from sklearn.utils import check_consistent_length
 from sklearn.utils.validation import check_is_fitted
 
 from ._model import admitted_column
 from .metrics import (
     _check_admitted,
     _check_predictions,
-    _check_sdm_estimator,
     _check_y_against_classes,
     _step_area,
+    _uncertainty_of,
     risk_coverage_curve,
     selective_report,
 )
@@ -44,7 +44,7 @@ def _pyplot(caller):
     except ImportError as error:
         raise ImportError(
             f"{caller} requires matplotlib. Install it with "
-            "`pip install sdm_sklearn[plotting]`."
+            "`pip install matplotlib`."
         ) from error
     return plt
 
@@ -492,8 +492,7 @@ class RegionAccuracyDisplay:
         -------
         display : RegionAccuracyDisplay
         """
-        _check_sdm_estimator(estimator, "RegionAccuracyDisplay")
-        y = _check_y_against_classes(y, estimator.classes_)
+        y, frame = _uncertainty_of(estimator, X, y, "RegionAccuracyDisplay")
         column = admitted_column(
             estimator.conservative if conservative is None else conservative
         )
@@ -501,7 +500,6 @@ class RegionAccuracyDisplay:
             name = type(estimator).__name__
             if column == "admitted_lower":
                 name += " (lower)"
-        frame = estimator.predict_uncertainty(X)
         return cls.from_predictions(
             y, frame["prediction"].to_numpy(), admitted=frame[column].to_numpy(),
             is_ood=frame["is_ood"].to_numpy(), alpha=estimator.alpha, name=name,
@@ -651,10 +649,7 @@ class SDMDistributionDisplay:
         -------
         display : SDMDistributionDisplay
         """
-        _check_sdm_estimator(estimator, "SDMDistributionDisplay")
-        y = _check_y_against_classes(y, estimator.classes_)
-        frame = estimator.predict_uncertainty(X)
-        check_consistent_length(y, frame)
+        y, frame = _uncertainty_of(estimator, X, y, "SDMDistributionDisplay")
         display = cls(
             frame["rescaled_similarity"].to_numpy(), frame["d"].to_numpy(),
             frame["prediction"].to_numpy() == y,

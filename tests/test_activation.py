@@ -1,7 +1,7 @@
 """Tests for sdm_sklearn._activation: the SDM activation, its loss and gradient.
 
 Expected values are written out by hand or computed from the definitions of
-SPEC.md sec. 5-6 inside the tests.
+the method page (eq. 6, eq. 7) inside the tests.
 """
 
 import math

@@ -1,7 +1,7 @@
-"""Tests for sdm_sklearn._calibration (SPEC.md sec. 3, 8, 9 and 10).
+"""Tests for sdm_sklearn._calibration (paper, sec. 3.1.3, eq. 8-9, Alg. 1, A.5).
 
 Expected values are worked out by hand in the comments, or by a direct
-implementation of the specification written in this file.
+implementation of the method's definitions written in this file.
 """
 
 import math
@@ -142,7 +142,7 @@ def test_high_reliability_region_uses_quantile_index():
 
 
 def reference_region(q_prime, probabilities, y, alpha):
-    """SPEC.md sec. 8 literally: loop over candidates, sort per class."""
+    """Alg. 1 literally: loop over candidates, sort per class."""
     n_classes = probabilities.shape[1]
     for candidate in sorted(set(q_prime[np.floor(q_prime) > 0].tolist())):
         selected = q_prime >= candidate

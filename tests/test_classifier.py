@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.datasets import make_blobs, make_classification
 from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -111,7 +111,7 @@ def test_predict_uncertainty_columns_and_index(blobs, fitted):
     assert tuple(frame.columns) == UNCERTAINTY_COLUMNS
     assert_array_equal(frame.index, np.arange(len(X_test)))
     assert_array_equal(frame["prediction"], fitted.predict(X_test))
-    # Relations of SPEC.md sec. 8-10 between the columns.
+    # Relations of eq. 8-9 and A.5 (the method page) between the columns.
     q, p = frame["q"].to_numpy(), frame["sdm_probability"].to_numpy()
     q_prime = frame["rescaled_similarity"].to_numpy()
     assert_allclose(q_prime, np.minimum(q, (2.0 + q) ** p))
@@ -324,10 +324,11 @@ def test_frozen_producer_is_never_refitted(blobs, recorder_log):
     assert len(recorder_log) == -(-len(X) // PRODUCER_ROWS)
 
 
-def test_producer_without_transform_raises(blobs):
+def test_producer_without_transform_or_responses_raises(blobs):
+    # neither a transformer nor a classifier: a regressor
     X, y, _ = blobs
     with pytest.raises(ValueError, match="estimator"):
-        SDMClassifier(LogisticRegression(), **FAST).fit(X, y)
+        SDMClassifier(LinearRegression(), **FAST).fit(X, y)
 
 
 def test_in_pipeline_and_grid_search(blobs):

@@ -2,6 +2,7 @@
 
 import pytest
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
@@ -26,8 +27,12 @@ ESTIMATORS = [
     SDMClassifier(
         estimator=SimpleImputer(), n_iterations=1, n_epochs=5, random_state=0
     ),
+    # A classifier as base model: its cross-fitted responses are the features.
+    SDMClassifier(
+        estimator=LogisticRegression(), n_iterations=1, n_epochs=5, random_state=0
+    ),
 ]
-IDS = ["raw", "scaler", "imputer"]
+IDS = ["raw", "scaler", "imputer", "classifier"]
 
 
 def _expected_failed_checks(estimator):
@@ -35,12 +40,17 @@ def _expected_failed_checks(estimator):
 
     StandardScaler accepts NaN and returns it, SimpleImputer accepts sparse
     input and returns it sparse; SDMClassifier then rejects those features
-    with a clear error.
+    with a clear error. A classifier needs two support points per class.
     """
     if isinstance(estimator.estimator, StandardScaler):
         return {"check_estimators_pickle": "StandardScaler returns NaN"}
     if isinstance(estimator.estimator, SimpleImputer):
         return {"check_estimator_sparse_tag": "SimpleImputer returns sparse data"}
+    if isinstance(estimator.estimator, LogisticRegression):
+        return {"check_fit2d_1feature": (
+            "its 10 samples leave a class with one support point, too few for "
+            "cross-fitted responses; the error says so"
+        )}
     return {}
 
 

@@ -1,4 +1,8 @@
-"""Every gallery example runs as a plain script and writes no file."""
+"""Every gallery example runs as a plain script and writes no file.
+
+Marked slow (about a minute and a half together): CI runs them with
+``python -m pytest -m slow``, and the documentation build runs them again.
+"""
 
 import os
 import subprocess
@@ -16,6 +20,7 @@ def test_examples_are_found():
     assert len(EXAMPLES) >= 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_runs(script, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")

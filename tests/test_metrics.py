@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from label_kinds import LABEL_KINDS, as_labels
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sdm_sklearn.metrics import (
@@ -500,20 +501,6 @@ def test_selective_report_accepts_pandas_nullable_masks(dtype):
 
 # --- Every kind of label, through every metric ------------------------------
 
-LABEL_KINDS = ["int", "bool", "str", "object", "pandas-str", "pandas-category"]
-
-
-def as_labels(codes, kind):
-    """The 0/1 ``codes`` as labels of ``kind``, in the same sorted order."""
-    codes = np.asarray(codes)
-    if kind == "int":
-        return codes * 5 + 2
-    if kind == "bool":
-        return codes.astype(bool)
-    names = np.array(["neg", "pos"], dtype=object if kind == "object" else str)
-    if kind in ("str", "object"):
-        return names[codes]
-    return pd.Series(names[codes], dtype=kind.removeprefix("pandas-"))
 
 
 # y_true, y_pred as 0/1 codes; predictions 2 and 5 are wrong.

@@ -128,3 +128,30 @@ def test_region_counts_and_small_classes(fitted):
     small = model.small_region_classes()
     assert all(counts[np.searchsorted(model.classes, label)] == count
                for label, count in small.items())
+
+
+def test_prediction_memory_beyond_the_output_does_not_grow():
+    import tracemalloc
+
+    # wide inputs: unchunked, their float64 and float32 copies would dwarf
+    # the output
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 256))
+    y = np.repeat([0, 1], 200)
+    X[y == 1] += 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = SDMClassifier(n_iterations=1, n_epochs=2, random_state=0).fit(X, y)
+    extra = {}
+    for n_rows in (20_000, 80_000):
+        queries = X[rng.integers(0, len(X), n_rows)]
+        tracemalloc.start()
+        columns = clf._model.uncertainty(queries)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        output = sum(values.nbytes for values in columns.values())
+        extra[n_rows] = peak - 2 * output  # the chunks' parts and their join
+        del columns
+    # what is not output stays the same for four times the rows (unchunked,
+    # the 60,000 extra rows of 256 float64 values alone are 123 MB)
+    assert extra[80_000] < extra[20_000] + 16 * 2**20

@@ -3,7 +3,6 @@
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
@@ -26,6 +25,7 @@ pytestmark = pytest.mark.filterwarnings(
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from label_kinds import LABEL_KINDS, as_labels  # noqa: E402
 from matplotlib.cbook import STEP_LOOKUP_MAP  # noqa: E402
 
 
@@ -314,7 +314,7 @@ def test_distribution_without_region_and_on_given_axes():
 def test_missing_matplotlib_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     display = RiskCoverageDisplay(np.array([1.0]), np.array([0.0]))
-    with pytest.raises(ImportError, match=r"pip install sdm_sklearn\[plotting\]"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib"):
         display.plot()
 
 
@@ -460,20 +460,6 @@ def test_risk_coverage_any_classifier_refuses_labels_of_another_kind(data):
 
 # --- Every kind of label, through every display -----------------------------
 
-LABEL_KINDS = ["int", "bool", "str", "object", "pandas-str", "pandas-category"]
-
-
-def as_labels(codes, kind):
-    """The 0/1 ``codes`` as labels of ``kind``, in the same sorted order."""
-    codes = np.asarray(codes)
-    if kind == "int":
-        return codes * 5 + 2
-    if kind == "bool":
-        return codes.astype(bool)
-    names = np.array(["neg", "pos"], dtype=object if kind == "object" else str)
-    if kind in ("str", "object"):
-        return names[codes]
-    return pd.Series(names[codes], dtype=kind.removeprefix("pandas-"))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Property tests: the SDM building blocks against direct definitions.
 
 Each property is checked on hypothesis-generated inputs (derandomized, so a
-run is reproducible) against a literal implementation of SPEC.md written
+run is reproducible) against a literal implementation of the method page written
 here, with small integer or few-valued inputs so that ties are common.
 """
 
@@ -109,7 +109,7 @@ def ecdf_inputs(draw):
 
 
 def _direct_quantile(value, class_values):
-    """SPEC sec. 3: min over classes of 1 - #(stored < value) / n_c; 0 if empty."""
+    """d by definition: min over classes of 1 - #(stored < value) / n_c, 0 if empty."""
     quantiles = []
     for values in class_values:
         if len(values) == 0:

@@ -486,3 +486,15 @@ def test_decision_function_is_the_sdm_score_at_zero_distance(blobs, fitted):
                                rtol=1e-12, atol=1e-15)
     assert_array_equal(fitted.predict_proba(far).argmax(axis=1),
                        np.searchsorted(fitted.classes_, fitted.predict(far)))
+
+
+def test_inputs_are_never_modified(blobs):
+    X, y, X_test = blobs
+    X_before, X_test_before = X.copy(), X_test.copy()
+    clf = _fit(X, y, estimator=PCA(n_components=3))
+    clf = _fit(X, y)
+    clf.predict_uncertainty(X_test)
+    clf.add_support(X_test[:5], y[:5])
+    clf.explain(X_test[:3])
+    assert_array_equal(X, X_before)
+    assert_array_equal(X_test, X_test_before)

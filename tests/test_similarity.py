@@ -2,7 +2,8 @@
 
 Integer coordinates make every float32 inner product exact, so that distance
 ties are real ties and the kernel can be compared bit for bit with the
-definition of q in SPEC.md sec. 2, written below as a brute force over a sort.
+definition of q (paper, eq. 4; the method page of the docs), written below
+as a brute force over a sort.
 """
 
 import numpy as np

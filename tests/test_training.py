@@ -11,7 +11,13 @@ from sdm_sklearn._adam import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
 from sdm_sklearn._adaptor import ExemplarAdaptor
 from sdm_sklearn._neighbors import ExactSupport
 from sdm_sklearn._splitting import stratified_split
-from sdm_sklearn._training import Progress, TrainingConfig, _train_iteration
+from sdm_sklearn._training import (
+    Progress,
+    TrainingConfig,
+    _train_iteration,
+    epoch_rows,
+    selection_rows,
+)
 
 CLASS_SIZES = [2, 3, 10, 7]
 Y_SPLIT = np.repeat(np.arange(4), CLASS_SIZES)
@@ -191,3 +197,52 @@ def test_kept_parameters_are_those_of_the_best_epoch(splits):
     assert_array_equal(stopped.losses, result.losses[: result.best_epoch + 1])
     assert stopped.best_epoch == result.best_epoch
     assert stopped.adaptor.params.tobytes() == result.adaptor.params.tobytes()
+
+
+# ------------------------------------------------------------ large splits
+
+
+def test_rounds_cover_the_support_split_in_permutation_slices():
+    rng = np.random.default_rng(0)
+    rounds = epoch_rows(5, 25, rng, automatic=False)
+    assert rounds == [None] * 5
+    from sdm_sklearn import _training
+
+    size = _training.ROUND_ROWS
+    rounds = epoch_rows(4, int(2.5 * size), rng, automatic=True)
+    assert [len(r) for r in rounds] == [size] * 4
+    # the first two rounds are disjoint; every point is met before repeats
+    assert len(np.intersect1d(rounds[0], rounds[1])) == 0
+    assert len(np.unique(np.concatenate(rounds[:2]))) == 2 * size
+
+
+def test_selection_rows_are_stratified():
+    from sdm_sklearn import _training
+
+    labels = np.repeat([0, 1, 2], [_training.SELECTION_ROWS, 50, 2000])
+    rows = selection_rows(labels, np.random.default_rng(0))
+    counts = np.bincount(labels[rows])
+    assert counts[1] == 50  # a small class is kept whole
+    assert abs(len(rows) - _training.SELECTION_ROWS) < 200
+    assert selection_rows(labels[:100], np.random.default_rng(0)) is None
+
+
+def test_large_split_schedule_keeps_the_final_calibration_exact(monkeypatch):
+    from sdm_sklearn import SDMClassifier, _training
+
+    monkeypatch.setattr(_training, "ROUND_ROWS", 60)
+    monkeypatch.setattr(_training, "SELECTION_ROWS", 50)
+    monkeypatch.setattr(_training, "MIN_SELECTION_ROWS_PER_CLASS", 5)
+    X, y = make_classification(n_samples=400, n_features=6, n_informative=4,
+                               n_redundant=0, n_classes=3, random_state=1)
+    clf = SDMClassifier(n_iterations=2, alpha=0.8, random_state=0).fit(X, y)
+    record = clf._model.calibration
+    assert len(record.labels) == len(clf.calibration_ids_) > 150
+    rows = np.asarray(clf.calibration_ids_)
+    frame = clf.predict_uncertainty(X[rows])
+    assert_array_equal(frame["rescaled_similarity"], record.rescaled_similarity)
+    assert_array_equal(frame["prediction"], clf.classes_[record.predictions])
+    # an explicit n_epochs keeps full passes and every calibration point
+    explicit = SDMClassifier(n_iterations=1, n_epochs=3, alpha=0.8,
+                             random_state=0).fit(X, y)
+    assert explicit.n_epochs_ == 3
