@@ -1,7 +1,8 @@
 """Dask: collections in and out, and a support set sharded over a cluster.
 
-Two independent pieces, both optional (``pip install sdm_sklearn[distributed]``)
-and imported only when used (``import sdm_sklearn`` never imports dask):
+Two independent pieces, both optional (``pip install
+"dask[array,dataframe]" distributed``) and imported only when used
+(``import sdm_sklearn`` never imports dask):
 
 - :func:`dask_collections` lets the prediction methods take dask arrays,
   DataFrames and Series and return dask collections. Every output of a row

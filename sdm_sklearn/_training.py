@@ -97,7 +97,7 @@ class TrainingResult:
         Balanced calibration loss after every epoch.
     best_iteration, best_epoch : int
     n_epochs : int
-    search : {"exact", "approximate"}
+    search : {"exact", "faiss", "approximate", "dask"}
         What the ``search`` setting resolved to.
     """
 

@@ -158,22 +158,24 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     search : {"auto", "exact", "faiss", "approximate", "dask"}, default="auto"
         Nearest-neighbour search over the support set. "exact" uses blocked
         float32 BLAS products. "faiss" cuts the support set into k-means
-        cells (FAISS, optional dependency, ``pip install
-        sdm_sklearn[faiss]``) and compares each query exactly with the
-        points of its 56 nearest cells: q and d_nearest are exact over those
-        cells and approximate overall (on 10^6 embedding-like points, q
-        equalled exact search for 98.8% of queries, at 34 times its speed).
+        cells (FAISS, optional dependency, ``pip install faiss-cpu``) and
+        compares each query exactly with the points of its 56 nearest cells:
+        q and d_nearest are exact over those cells and approximate overall
+        (on 10^6 embedding-like points, q equalled exact search for 98.8% of
+        queries, at 34 times its speed).
         "approximate" uses a pynndescent graph (optional dependency,
-        ``pip install sdm_sklearn[approximate]``), much slower to build and
+        ``pip install pynndescent``), much slower to build and
         to query than "faiss" in our measurements. "auto" uses "faiss" from
         50,000 support points on when faiss is installed (else
         "approximate" when pynndescent is), exact search below; see
         ``benchmarks/README.md`` for the measurements.
         "dask" shards the support set over the workers of the running
-        ``distributed`` client (``pip install sdm_sklearn[distributed]``;
+        ``distributed`` client (``pip install distributed``;
         fit raises without a client) and gives exactly the answers of
         "exact"; a model pickled while the client runs searches exactly in
-        memory, without a cluster. ``search_`` records the choice.
+        memory, without a cluster. With "faiss" or "approximate", the
+        per-epoch searches of training stay exact and the fitted model gets
+        the backend's index. ``search_`` records the choice.
     conservative : bool, default=False
         Make ``predict_selective`` use the lower (DKW) variant, which the paper
         recommends for applications; ``predict_uncertainty`` reports both.
@@ -247,7 +249,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         :class:`~sdm_sklearn.exceptions.SmallRegionWarning`.
     rejection_label_ : object
         The rejection marker in use.
-    search_ : {"exact", "approximate"}
+    search_ : {"exact", "faiss", "approximate", "dask"}
         What ``search`` resolved to.
     n_epochs_ : int
         The number of epochs run per iteration.
