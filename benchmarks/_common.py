@@ -133,7 +133,19 @@ def gflops(flops, seconds):
 
 
 def peak_rss_bytes():
-    """Peak resident set size of this process so far (Linux: KiB units)."""
+    """Peak resident set size of this process so far.
+
+    Linux's ``VmHWM`` where available: ``getrusage`` keeps the peak of the
+    process before ``exec``, so a subprocess would report its parent's peak
+    at the time it was started.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -40,7 +40,7 @@ class- and prediction-conditional, in distribution and under shift. The
 conditional accuracies pool the admitted test points of every seed; a class
 counts only with at least ``MIN_ADMITTED`` pooled admitted points.
 
-Run from the repository root (about 8 minutes on a shared 2-core machine)::
+Run from the repository root (about 9 minutes on a 2-core machine)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_dropin.py --seeds 3
 """

@@ -165,6 +165,24 @@ def _cross_fitted(estimator, X, y, method, append_features, seed):
     return producer, check_features(producer.features(X, out_of_fold), producer)
 
 
+def resolve_append(append_features, X):
+    """Whether a classifier's responses follow the columns of ``X``.
+
+    "auto": when ``X`` is a dense, finite, numeric 2-D array (or converts to
+    one); not for text, sparse matrices or inputs with missing values, which
+    the classifier may take but the adaptor cannot.
+    """
+    if append_features != "auto":
+        return bool(append_features)
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        return False
+    try:
+        check_array(X, dtype=[np.float64, np.float32])
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def frozen_producer(estimator, response_method, append_features):
     """The producer of a FrozenEstimator (a classifier's responses, or it)."""
     if producer_kind(estimator) == "classifier":

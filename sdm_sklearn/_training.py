@@ -47,7 +47,13 @@ from ._evaluation import (
     evaluate_support,
     index_support,
 )
-from ._features import frozen_producer, is_frozen, produce, split_features
+from ._features import (
+    frozen_producer,
+    is_frozen,
+    produce,
+    resolve_append,
+    split_features,
+)
 from ._model import calibrated_model
 from ._neighbors import resolve_search, support_factory, training_search
 from ._splitting import calibration_counts, stratified_split
@@ -81,7 +87,7 @@ class TrainingConfig:
     ensemble: bool
     n_jobs: int
     response_method: str = "auto"
-    append_features: bool = False
+    append_features: object = "auto"
 
 
 @dataclass(frozen=True)
@@ -331,11 +337,12 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     search = resolve_search(config.search, n_support)
     during_training = training_search(search)
     progress = Progress(verbose, config.n_iterations, n_epochs)
+    append = resolve_append(config.append_features, X)
     frozen_features = None
     if is_frozen(estimator):
         frozen_features = produce(
             frozen_producer(estimator, config.response_method,
-                            config.append_features), X
+                            append), X
         )
 
     losses = np.empty((config.n_iterations, n_epochs))
@@ -348,7 +355,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         producer, support_features, calibration_features = split_features(
             estimator, X, y, support_index, calibration_index,
             response_method=config.response_method,
-            append_features=config.append_features, seed=int(seed),
+            append_features=append, seed=int(seed),
             frozen_features=frozen_features,
         )
         support_labels = y_encoded[support_index]

@@ -118,9 +118,14 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         floored at 0.01) and scores for ``decision_function``. "auto":
         ``predict_proba`` when the classifier has it, else
         ``decision_function``.
-    append_features : bool, default=False
+    append_features : bool or "auto", default="auto"
         For a classifier as ``estimator``: put the columns of ``X`` (numeric,
-        finite) before its responses.
+        finite) before its responses. "auto": when ``X`` is a dense, finite,
+        numeric array (not for text, sparse or missing values). On a panel
+        of five data sets and three base models (``benchmarks/README.md``)
+        the columns raised the admitted share in distribution (0.482 against
+        0.431) and cut the pairs whose admitted accuracy fell below alpha
+        under shift from 7 of 15 to 3.
     alpha : float, default=0.95
         Target conditional accuracy of admitted predictions, in ``(0.5, 1]``.
         Read as the decimal number it prints as (0.9 is exactly 9/10).
@@ -308,7 +313,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "response_method": [
             StrOptions({"auto", "predict_proba", "decision_function"})
         ],
-        "append_features": ["boolean"],
+        "append_features": ["boolean", StrOptions({"auto"})],
         "alpha": [Interval(Real, 0.5, 1, closed="right")],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
@@ -337,7 +342,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         estimator=None,
         *,
         response_method="auto",
-        append_features=False,
+        append_features="auto",
         alpha=0.95,
         n_exemplar_dims=128,
         n_iterations=3,
@@ -851,7 +856,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
             tags.input_tags = get_tags(self.estimator).input_tags
         if self.estimator is None or (
-            self.append_features and producer_kind(self.estimator) == "classifier"
+            self.append_features is True
+            and producer_kind(self.estimator) == "classifier"
         ):
             # the features are X itself: dense and finite
             tags.input_tags.sparse = False

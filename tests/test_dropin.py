@@ -48,7 +48,7 @@ def _fit(estimator, X, y, **params):
 def test_any_classifier_gives_its_responses_as_features(digits, estimator,
                                                        method, width):
     X, y, X_test, y_test = digits
-    clf = _fit(estimator, X, y, n_epochs=30)
+    clf = _fit(estimator, X, y, n_epochs=30, append_features=False)
     assert isinstance(clf._model.producer, ClassifierResponses)
     assert clf._model.producer.method == method
     assert type(clf.estimator_) is type(estimator)
@@ -73,8 +73,21 @@ def test_appended_features_come_before_the_responses(digits):
 
 def test_binary_decision_function_is_one_column():
     X, y = make_classification(n_samples=300, random_state=0)
-    clf = _fit(LinearSVC(), X, y, response_method="decision_function")
+    clf = _fit(LinearSVC(), X, y, response_method="decision_function",
+               append_features=False)
     assert clf._model.n_features == 1
+
+
+def test_auto_appends_numeric_columns_only(digits):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    X, y, _, _ = digits
+    clf = _fit(LogisticRegression(max_iter=300), X, y)
+    assert clf._model.n_features == X.shape[1] + 10
+    texts = [f"digit {label} sample {i}" for i, label in enumerate(y)]
+    clf = _fit(make_pipeline(TfidfVectorizer(), LogisticRegression()), texts, y)
+    assert clf._model.n_features == 10
+    assert clf.predict(texts[:3]).shape == (3,)
 
 
 class FoldRecorder(ClassifierMixin, BaseEstimator):
