@@ -307,13 +307,14 @@ class ExactSupport:
 
 # Support-set size from which search="auto" uses an approximate backend.
 # Measured (benchmarks/bench_scale.py, 128-d search space of 384-d
-# embedding-like data, one thread): FaissSupport answered about as fast as
-# exact search at 10^4 points, 3.8 times as fast at 3 x 10^4 and 6.2 times
-# at 10^5 (build included, a pass of as many queries as points: 3.5 and 5.9
-# times), with q equal to exact for all 2,000 sampled queries at both sizes
-# (98.8% at 10^6). Exact search stays exact, so it is kept below the size
-# where the FAISS backend is clearly cheaper. pynndescent (the fallback when
-# faiss is missing) was 1.9 times as fast as exact search at 10^5 points.
+# embedding-like data, one thread): FaissSupport answered as fast as exact
+# search at 10^4 points (a pass of as many queries as points, build
+# included, took longer), 2.3 times as fast at 3 x 10^4 and 8.7 times at
+# 10^5 (passes: 2.1 and 8.1 times), with q equal to exact for all 2,000
+# sampled queries up to 3 x 10^5 (99.3% at 10^6). Exact search stays exact,
+# so it is kept below the size where the FAISS backend is clearly cheaper.
+# pynndescent (the fallback when faiss is missing) was 2.0 times as fast as
+# exact search at 10^5 points.
 APPROXIMATE_THRESHOLD = 50_000
 # The approximate backends, in the order "auto" prefers them: the module
 # each imports and the package that provides it (the extra of the same name

@@ -166,8 +166,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         cells (FAISS, optional dependency, ``pip install faiss-cpu``) and
         compares each query exactly with the points of its 56 nearest cells:
         q and d_nearest are exact over those cells and approximate overall
-        (on 10^6 embedding-like points, q equalled exact search for 98.8% of
-        queries, at 34 times its speed).
+        (on 10^6 embedding-like points, q equalled exact search for 99.3% of
+        queries, at 25 to 30 times its speed).
         "approximate" uses a pynndescent graph (optional dependency,
         ``pip install pynndescent``), much slower to build and
         to query than "faiss" in our measurements. "auto" uses "faiss" from
