@@ -69,6 +69,15 @@ REGION_WARNINGS = (NoHighReliabilityRegionWarning, SmallRegionWarning)
 # allows up to 200 epochs (of 50).
 SETTINGS = {
     "default": ({}, {}),
+    "warm-up 0 (paper)": ({"warmup_fraction": 0.0}, {}),
+    "warm-up 0.25": ({"warmup_fraction": 0.25}, {}),
+    "steps x2": ({}, {"AUTO_STEPS": 2000, "AUTO_MAX_EPOCHS": 100}),
+    "warm-up 0, steps x2": ({"warmup_fraction": 0.0},
+                            {"AUTO_STEPS": 2000, "AUTO_MAX_EPOCHS": 100}),
+    "warm-up 0.7": ({"warmup_fraction": 0.7}, {}),
+    "warm-up 1 (CE)": ({"warmup_fraction": 1.0}, {}),
+    "warm-up 0, lr 5e-3, bs 8": ({"warmup_fraction": 0.0, "learning_rate": 5e-3,
+                                  "batch_size": 8}, {}),
     "lr 1e-2": ({"learning_rate": 1e-2}, {}),
     "lr 3e-2": ({"learning_rate": 3e-2}, {}),
     "lr 1e-2, bs 16": ({"learning_rate": 1e-2, "batch_size": 16}, {}),
@@ -96,9 +105,8 @@ SETTINGS = {
 }
 # The settings of a run without --settings (the others were measured in
 # shorter runs: benchmarks/README.md).
-DEFAULT_RUN = ["default", "lr 1e-2", "lr 2e-2", "lr 3e-2", "lr 3e-3, bs 16",
-               "lr 5e-3, bs 16", "lr 1e-2, bs 16", "lr 2e-2, bs 16",
-               "lr 3e-3, bs 8", "lr 5e-3, bs 8", "lr 1e-2, bs 8", "lr 1e-2, J 1"]
+DEFAULT_RUN = ["default", "warm-up 0 (paper)", "warm-up 0.7", "warm-up 1 (CE)",
+               "lr 5e-3, bs 8", "lr 1e-2", "warm-up 0, lr 5e-3, bs 8"]
 
 
 @contextlib.contextmanager

@@ -86,9 +86,14 @@ def rescaled_similarity(q, predicted_probability):
     return np.minimum(q, np.power(2.0 + q, predicted_probability))
 
 
+def as_printed(value):
+    """A float as the exact fraction of the decimal it prints as (0.9 is 9/10)."""
+    return Fraction(repr(float(value)))
+
+
 def _alpha_gap(alpha):
     """``1 - alpha`` as an exact fraction, alpha read as the decimal it prints as."""
-    return 1 - Fraction(repr(float(alpha)))
+    return 1 - as_printed(alpha)
 
 
 def tail_count(n, alpha):

@@ -2,11 +2,12 @@
 
 :func:`fit_sdm` owns the whole loop of the method (paper, sec. 3.1.6 and
 A.4): for each of ``n_iterations`` random support/calibration splits, a
-fresh adaptor is trained for ``n_epochs`` epochs. Epoch 1 is plain
+fresh adaptor is trained for ``n_epochs`` epochs. The first
+:func:`warmup_epochs` of them (epoch 1 at least, as in the paper) are plain
 cross-entropy (``q = e - 2``, ``d = 1``). After every epoch the calibration
 split is searched against the support split and its balanced SDM loss is
-recorded; unless it was the last epoch, the support split is searched
-against itself (self-matches skipped) for the q and d of the next epoch.
+recorded; before every SDM epoch the support split is searched against
+itself (self-matches skipped) for its q and d.
 The epoch with the lowest balanced calibration loss is kept (later epochs
 win ties), and the iteration with the lowest of those. The model is built
 from the state its best epoch computed: nothing is searched again.
@@ -41,6 +42,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._adaptor import ExemplarAdaptor, fit_standardizer
+from ._calibration import as_printed
 from ._evaluation import (
     balanced_loss,
     evaluate_calibration,
@@ -78,6 +80,7 @@ class TrainingConfig:
     n_exemplar_dims: int
     n_iterations: int
     n_epochs: object
+    warmup_fraction: float
     learning_rate: float
     batch_size: int
     calibration_size: float
@@ -122,6 +125,16 @@ def resolve_epochs(n_epochs, n_support, batch_size):
     steps_per_epoch = math.ceil(min(n_support, ROUND_ROWS) / batch_size)
     epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
     return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+
+
+def warmup_epochs(warmup_fraction, n_epochs):
+    """The number of plain cross-entropy epochs that open an iteration.
+
+    ``ceil(warmup_fraction * n_epochs)`` (the fraction read as the decimal
+    it prints as, so 0.7 of 10 epochs is 7), and at least 1: the paper's
+    schedule (epoch 1 only) is ``warmup_fraction=0``.
+    """
+    return max(1, math.ceil(as_printed(warmup_fraction) * n_epochs))
 
 
 def epoch_rows(n_epochs, n_support, rng, automatic):
@@ -262,6 +275,7 @@ def _train_iteration(support_features, support_labels, calibration_features,
         scoring_labels = calibration_labels[scoring]
     q = np.full(len(support_labels), np.e - 2.0)
     d = np.ones(len(support_labels))
+    n_warmup = warmup_epochs(config.warmup_fraction, n_epochs)
     losses = np.empty(n_epochs)
     best = None
     for epoch, rows in enumerate(rounds):
@@ -286,7 +300,7 @@ def _train_iteration(support_features, support_labels, calibration_features,
         progress.epoch(iteration, epoch, losses[epoch])
         if best is None or losses[epoch] <= losses[best.epoch]:
             best = _EpochState(copy.deepcopy(adaptor), epoch, index, state, values)
-        if epoch + 1 < n_epochs:
+        if n_warmup <= epoch + 1 < n_epochs:
             following = rounds[epoch + 1]
             support_state = evaluate_support(index, vectors, logits,
                                              support_labels, max_similarity,

@@ -136,16 +136,29 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         adaptor; the one with the lowest balanced calibration loss is kept
         (paper: 10).
     n_epochs : int or "auto", default="auto"
-        Epochs per iteration; epoch 1 is plain cross-entropy, and the epoch
-        with the lowest balanced calibration loss is kept (paper: 200).
-        After every epoch the calibration split is searched against the
-        support split, and, before every epoch but the first, the support
-        split against itself, so an epoch costs about two searches whose
-        cost grows with the square of the split sizes (exact search).
+        Epochs per iteration; the epoch with the lowest balanced calibration
+        loss is kept (paper: 200). After every epoch the calibration split
+        is searched against the support split, and, before every SDM epoch
+        (see ``warmup_fraction``), the support split against itself, so an
+        epoch costs one or two searches whose cost grows with the square of
+        the split sizes (exact search).
         "auto" gives about 1000 mini-batch steps per iteration: 50 epochs
         for support splits up to 1,000 points (at the default batch size),
         fewer for larger ones, and never fewer than 5 (``n_epochs_`` has
         the number).
+    warmup_fraction : float, default=0.5
+        Fraction of each iteration's epochs, at the start, trained on plain
+        cross-entropy (q = e - 2, d = 1 for every support point) before the
+        SDM loss takes over: the first ``ceil(warmup_fraction * n_epochs)``
+        epochs, and at least epoch 1. 0 is the paper's schedule (epoch 1
+        only), 1 cross-entropy throughout. Every epoch, warm-up included,
+        is scored by the balanced SDM loss on the calibration split. The SDM
+        loss weighs each support point's gradient by its d, which is small
+        for the points farthest from the others, so an adaptor trained on it
+        from epoch 2 on learns them slowly: on a panel of five data sets
+        (``benchmarks/README.md``, "Point predictor") a warm-up of half the
+        epochs raised plain accuracy on digits from 0.926 to 0.946 and on
+        wine from 0.930 to 0.963.
     learning_rate : float, default=3e-3
         Adam learning rate, no weight decay (paper: 1e-5).
     batch_size : int, default=50
@@ -289,7 +302,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     ``verbose`` take effect at once.
 
     The paper's settings are ``n_exemplar_dims=1000, n_iterations=10,
-    n_epochs=200, learning_rate=1e-5, batch_size=50``.
+    n_epochs=200, warmup_fraction=0, learning_rate=1e-5, batch_size=50``.
 
     Examples
     --------
@@ -318,6 +331,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="both")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "calibration_size": [Interval(Real, 0, 1, closed="neither")],
@@ -347,6 +361,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         n_exemplar_dims=128,
         n_iterations=3,
         n_epochs="auto",
+        warmup_fraction=0.5,
         learning_rate=3e-3,
         batch_size=50,
         calibration_size=0.5,
@@ -368,6 +383,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self.n_exemplar_dims = n_exemplar_dims
         self.n_iterations = n_iterations
         self.n_epochs = n_epochs
+        self.warmup_fraction = warmup_fraction
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.calibration_size = calibration_size
@@ -447,6 +463,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 n_exemplar_dims=self.n_exemplar_dims,
                 n_iterations=self.n_iterations,
                 n_epochs=self.n_epochs,
+                warmup_fraction=self.warmup_fraction,
                 learning_rate=self.learning_rate,
                 batch_size=self.batch_size,
                 calibration_size=self.calibration_size,

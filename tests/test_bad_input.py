@@ -24,6 +24,7 @@ alpha=0.5                         fit         InvalidParameterError "(0.5, 1"
 alpha=0.5000001                   fit         fits; thresholds >= alpha
 alpha=1.0                         fit         fits; thresholds all >= 1
                                               (inf without a region)
+warmup_fraction=-0.1 / 1.5        fit         InvalidParameterError "[0.0, 1.0]"
 producer raising in transform     fit         its own error propagates
 producer returning NaN            fit         ValueError names the producer
 float16 X                         fit         same model as float64 X of the
@@ -204,6 +205,12 @@ FIT_CASES = [
             check=_check_thresholds_at_least(0.5000001)),
     FitCase("alpha_one", X, Y, params={"alpha": 1.0},
             check=_check_thresholds_at_least(1.0)),
+    FitCase("warmup_fraction_negative", X, Y, InvalidParameterError,
+            r"'warmup_fraction' parameter.*range \[0\.0, 1\.0\]",
+            params={"warmup_fraction": -0.1}),
+    FitCase("warmup_fraction_above_one", X, Y, InvalidParameterError,
+            r"'warmup_fraction' parameter.*range \[0\.0, 1\.0\]",
+            params={"warmup_fraction": 1.5}),
     FitCase("producer_raises", X, Y, RuntimeError, "failed on purpose",
             params={"estimator": RaisingTransformer()}),
     FitCase("producer_returns_nan", X, Y, ValueError,

@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 
+import sdm_sklearn._training as training_module
 from sdm_sklearn._adam import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
 from sdm_sklearn._adaptor import ExemplarAdaptor
 from sdm_sklearn._neighbors import ExactSupport
@@ -75,12 +76,13 @@ def splits():
     return X[:80], y[:80], X[80:], y[80:]
 
 
-def _train(splits, seed, n_epochs, learning_rate=1e-2):
+def _train(splits, seed, n_epochs, learning_rate=1e-2, warmup_fraction=0.0):
     """One iteration; its losses, best epoch and the adaptor kept."""
     X_tr, y_tr, X_ca, y_ca = splits
     config = TrainingConfig(
         n_exemplar_dims=N_DIMS, n_iterations=1, n_epochs=n_epochs,
-        learning_rate=learning_rate, batch_size=16, calibration_size=0.5,
+        warmup_fraction=warmup_fraction, learning_rate=learning_rate,
+        batch_size=16, calibration_size=0.5,
         max_similarity=40, standardize="feature", search="exact",
         ensemble=False, n_jobs=1,
     )
@@ -94,17 +96,19 @@ def _train(splits, seed, n_epochs, learning_rate=1e-2):
                            best_loss=losses[best.epoch], adaptor=best.adaptor)
 
 
-def _cross_entropy_adam_epoch(params, X, y, order, batch_size, learning_rate):
-    """One epoch of Adam on softmax cross entropy, float64, from scratch.
+def _cross_entropy_adam(params, X, y, orders, batch_size, learning_rate):
+    """Epochs of Adam on softmax cross entropy, float64, from scratch.
 
     ``params`` is ``[W1 (M, D), b1 (M,), W2 (C, M), b2 (C,)]``; the model is
-    ``z = (x W1^T + b1) W2^T + b2``.
+    ``z = (x W1^T + b1) W2^T + b2``. One epoch per order of ``orders``; the
+    moments and the step count run on across epochs.
     """
     first = [np.zeros_like(p) for p in params]
     second = [np.zeros_like(p) for p in params]
     onehot = np.eye(params[3].shape[0])[y]
-    for step, start in enumerate(range(0, len(X), batch_size), start=1):
-        index = order[start : start + batch_size]
+    batches = [order[start : start + batch_size] for order in orders
+               for start in range(0, len(X), batch_size)]
+    for step, index in enumerate(batches, start=1):
         x, target = X[index], onehot[index]
         w1, b1, w2, b2 = params
         hidden = x @ w1.T + b1
@@ -159,8 +163,8 @@ def test_first_epoch_is_softmax_cross_entropy_training(splits):
                     atol=1e-5)
 
     start = _unflatten(initial, X_tr.shape[1])
-    expected = _cross_entropy_adam_epoch(
-        [p.copy() for p in start], standardized, y_tr, order, 16, learning_rate
+    expected = _cross_entropy_adam(
+        [p.copy() for p in start], standardized, y_tr, [order], 16, learning_rate
     )
     trained = _unflatten(result.adaptor.params, X_tr.shape[1])
     # float32 training against a float64 replay over 5 Adam steps.
@@ -169,6 +173,56 @@ def test_first_epoch_is_softmax_cross_entropy_training(splits):
     assert _cross_entropy(trained, standardized, y_tr) < _cross_entropy(
         start, standardized, y_tr
     )
+
+
+@pytest.mark.parametrize("warmup_fraction, n_warmup", [(0.0, 1), (0.5, 2), (1.0, 4)])
+def test_warmup_epochs_are_cross_entropy_training(splits, monkeypatch,
+                                                   warmup_fraction, n_warmup):
+    """The first ceil(fraction x n_epochs) epochs (at least 1) are plain
+    cross-entropy; every later one trains on the SDM loss with the q and d
+    of a support search made just before it."""
+    X_tr, y_tr = splits[0], splits[1]
+    seed, learning_rate, n_epochs = 5, 1e-2, 4
+    after_epoch, searches = [], []
+    original_epoch = ExemplarAdaptor.train_epoch
+    original_search = training_module.evaluate_support
+
+    def train_epoch(adaptor, *args, **kwargs):
+        original_epoch(adaptor, *args, **kwargs)
+        after_epoch.append(adaptor.params.copy())
+
+    def evaluate_support(*args, **kwargs):
+        searches.append(len(after_epoch))
+        return original_search(*args, **kwargs)
+
+    monkeypatch.setattr(ExemplarAdaptor, "train_epoch", train_epoch)
+    monkeypatch.setattr(training_module, "evaluate_support", evaluate_support)
+    _train(splits, seed, n_epochs=n_epochs, learning_rate=learning_rate,
+           warmup_fraction=warmup_fraction)
+    # q and d are searched after each epoch that precedes an SDM epoch.
+    assert searches == list(range(n_warmup, n_epochs))
+
+    rng = np.random.default_rng(seed)
+    location, scale = X_tr.mean(axis=0), X_tr.std(axis=0)
+    start = _unflatten(
+        ExemplarAdaptor(location, scale, N_DIMS, N_CLASSES, rng).params,
+        X_tr.shape[1],
+    )
+    orders = [rng.permutation(len(y_tr)) for _ in range(n_epochs)]
+    standardized = (X_tr - location) / scale
+    for epoch in range(n_epochs):
+        expected = _cross_entropy_adam([p.copy() for p in start], standardized,
+                                       y_tr, orders[: epoch + 1], 16,
+                                       learning_rate)
+        trained = _unflatten(after_epoch[epoch], X_tr.shape[1])
+        differences = [np.max(np.abs(a - w))
+                       for a, w in zip(trained, expected, strict=True)]
+        if epoch < n_warmup:
+            # float32 training against a float64 replay
+            assert max(differences) < 1e-5
+        else:
+            # the SDM loss weighs each point's gradient by its d
+            assert max(differences) > 1e-3
 
 
 def test_same_seed_gives_bit_identical_iteration(splits):
