@@ -142,7 +142,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         (see ``warmup_fraction``), the support split against itself, so an
         epoch costs one or two searches whose cost grows with the square of
         the split sizes (exact search).
-        "auto" gives about 1000 mini-batch steps per iteration: 50 epochs
+        "auto" gives about 2000 mini-batch steps per iteration: 100 epochs
         for support splits up to 1,000 points (at the default batch size),
         fewer for larger ones, and never fewer than 5 (``n_epochs_`` has
         the number).

@@ -442,10 +442,10 @@ def test_large_balanced_region_does_not_warn():
 
 @pytest.mark.parametrize(
     "n_samples, batch_size, expected",
-    [(200, 50, 50), (2000, 50, 50), (2500, 50, 40), (5000, 50, 20),
-     (20000, 50, 5), (5000, 500, 50)],
+    [(200, 50, 100), (2000, 50, 100), (2500, 50, 80), (5000, 50, 40),
+     (20000, 50, 10), (20000, 10, 5), (5000, 500, 100)],
 )
-def test_auto_epochs_give_about_a_thousand_steps(n_samples, batch_size, expected):
+def test_auto_epochs_give_about_two_thousand_steps(n_samples, batch_size, expected):
     # calibration_size=0.5: half of the points form the support split
     assert resolve_epochs("auto", n_samples // 2, batch_size) == expected
     assert resolve_epochs(7, n_samples // 2, batch_size) == 7
@@ -454,5 +454,5 @@ def test_auto_epochs_give_about_a_thousand_steps(n_samples, batch_size, expected
 def test_auto_epochs_recorded_after_fit(blobs):
     X, y, _ = blobs
     clf = SDMClassifier(n_iterations=2, random_state=0).fit(X, y)
-    assert clf.n_epochs_ == 50
-    assert clf.calibration_loss_.shape == (2, 50)
+    assert clf.n_epochs_ == 100
+    assert clf.calibration_loss_.shape == (2, 100)
