@@ -26,7 +26,7 @@ from sdm_sklearn._demo import run_demo
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--alpha", type=float, default=0.95)
+    parser.add_argument("--alpha", type=float, default=0.9)
     args = parser.parse_args()
     frames = []
     start = time.perf_counter()

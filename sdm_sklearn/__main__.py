@@ -32,8 +32,8 @@ def build_parser():
         "out-of-distribution test set, a legend and a conclusion. Exit "
         "status 2, with one line on stderr, for an invalid option.",
     )
-    demo.add_argument("--alpha", type=parse_alpha, default=0.95, metavar="A",
-                      help="target accuracy, in (0.5, 1] (default 0.95)")
+    demo.add_argument("--alpha", type=parse_alpha, default=0.9, metavar="A",
+                      help="target accuracy, in (0.5, 1] (default 0.9)")
     demo.add_argument("--random-state", type=parse_seed, default=0,
                       metavar="N",
                       help="seed of the split, the corruptions and "

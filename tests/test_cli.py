@@ -888,9 +888,9 @@ def test_demo_end_to_end(capsys):
     summary = run_demo()
     out = capsys.readouterr().out
     assert out.startswith("SDMClassifier versus softmax-probability thresholds "
-                          "at alpha = 0.95, on digits (8x8 pixels): 1257 "
+                          "at alpha = 0.9, on digits (8x8 pixels): 1257 "
                           "training images; 540 test images")
-    assert out.endswith("\n".join(conclusion(summary, 0.95)) + "\n")
+    assert out.endswith("\n".join(conclusion(summary, 0.9)) + "\n")
     assert len(out.splitlines()) < 60
     assert len(summary) == 3 * len(summary.index.unique("estimator"))
 
