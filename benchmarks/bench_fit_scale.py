@@ -59,7 +59,7 @@ def _quality(prediction, admitted, y):
     return share, float(np.mean(prediction[admitted] == y[admitted]))
 
 
-def run_one(n_samples, mode, seed):
+def run_one(n_samples, mode, seed, n_jobs=None):
     """Fit once in this process; print a JSON line of measurements."""
     X, y, X_test, y_test, shifted = _data(n_samples, seed)
     warnings.simplefilter("ignore")
@@ -80,13 +80,15 @@ def run_one(n_samples, mode, seed):
         if mode == "sdm-full":
             _training.ROUND_ROWS = 10**12
             _training.SELECTION_ROWS = 10**12
-        model = SDMClassifier(random_state=seed).fit(X, y)
+        model = SDMClassifier(random_state=seed, n_jobs=n_jobs).fit(X, y)
         fit_seconds = time.perf_counter() - start
 
         def answer(X_):
             frame = model.predict_uncertainty(X_)
             return frame["prediction"].to_numpy(), frame["admitted"].to_numpy()
     result = {"n": n_samples, "mode": mode, "seed": seed, "fit_s": fit_seconds}
+    if mode != "ccv":
+        result["n_jobs"] = n_jobs if n_jobs is not None else 1
     for name, data in (("in", X_test), ("shifted", shifted)):
         prediction, admitted = answer(data)
         result[f"{name}_admitted"], result[f"{name}_acc"] = _quality(
@@ -97,9 +99,10 @@ def run_one(n_samples, mode, seed):
     print(json.dumps(result), flush=True)
 
 
-def _spawn(n_samples, mode, seed):
+def _spawn(n_samples, mode, seed, n_jobs):
     output = subprocess.run(
-        [sys.executable, __file__, "--one", str(n_samples), mode, str(seed)],
+        [sys.executable, __file__, "--one", str(n_samples), mode, str(seed),
+         str(n_jobs)],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -111,10 +114,14 @@ def main():
                         default=[10_000, 30_000, 100_000])
     parser.add_argument("--compare", type=int, nargs="*", default=[30_000])
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="SDMClassifier's n_jobs (default: its default, "
+                        "one thread); the peer's BLAS uses every core")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run_one(int(args.one[0]), args.one[1], int(args.one[2]))
+        n_jobs = None if args.one[3] == "None" else int(args.one[3])
+        run_one(int(args.one[0]), args.one[1], int(args.one[2]), n_jobs)
         return
     import pandas as pd
 
@@ -123,7 +130,7 @@ def main():
         modes = ["sdm", "ccv"] + (["sdm-full"] if n_samples in args.compare else [])
         for seed in range(args.repeats):
             for mode in modes:
-                rows.append(_spawn(n_samples, mode, seed))
+                rows.append(_spawn(n_samples, mode, seed, args.n_jobs))
                 print(rows[-1], file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
     table = frame.groupby(["n", "mode"]).median(numeric_only=True).drop(columns="seed")
