@@ -46,8 +46,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from _common import markdown_table
-from bench_dropin import DATASETS, load_panel_set
+from bench_dropin import DATASETS, load_panel_set, print_table
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -358,17 +357,6 @@ def summarize(records):
     return pd.DataFrame(rows), pd.DataFrame(diagnoses), peers
 
 
-def _print(frame):
-    def cell(value):
-        if isinstance(value, float | np.floating):
-            return "" if np.isnan(value) else f"{value:.3f}"
-        return value
-
-    formatted = frame.map(cell)
-    print(markdown_table(list(formatted.columns), formatted.to_numpy().tolist()))
-    print()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5,
@@ -388,12 +376,12 @@ def main():
     print(f"\nalpha={ALPHA}, seeds={args.seeds}; accuracy and gaps: means over "
           "seeds; admitted, acc_adm, worst_cls: pooled over seeds (cells of >= "
           f"{MIN_ADMITTED} admitted); fit s: median\n")
-    _print(table)
+    print_table(table)
     print("Logistic regression (scaled) on half / all training rows:\n")
-    _print(peer_table)
+    print_table(peer_table)
     if len(diagnoses):
         print("Test accuracy inside the fits (means over seeds and iterations):\n")
-        _print(diagnoses)
+        print_table(diagnoses)
     print(f"elapsed: {time.perf_counter() - start:.0f} s")
 
 
