@@ -9,16 +9,20 @@ fresh process per fit measures wall time and peak memory (max RSS) of
 - ``CalibratedClassifierCV(LogisticRegression())``, the peer,
 
 interleaved in one run, and prints the ratio of the medians and the growth
-exponent of the fit time (least squares on log time against log N). At the
-sizes given with ``--compare`` the speed-up is also switched off (full
-epochs, every calibration point scoring every epoch: the exact schedule of
-the method) with the same seeds, and admitted share and accuracy among
-admitted points, in distribution and shifted (test points moved by one noise
-norm, the mean distance of a test point to its class centroid, along a
-random direction), are printed side by side.
+exponent of the fit time (least squares on log time against log N). With
+the same seeds, admitted share and accuracy among admitted points, in
+distribution and shifted (test points moved by one noise norm, the mean
+distance of a test point to its class centroid, along a random direction),
+are printed side by side with the speed-ups switched off:
+
+- ``--compare`` sizes add "sdm-full": full epochs, every calibration point
+  scoring every epoch (the exact schedule of the method);
+- ``--exact-epochs`` sizes add "sdm-exact-epochs": the rounds and the
+  scoring subset kept, but every epoch scored and the per-epoch searches
+  exact (training's FAISS cells and the unscored warm-up rounds off).
 
 Run ``python benchmarks/bench_fit_scale.py --sizes 10000 30000 100000
---compare 30000 --repeats 1``.
+--compare 30000 --exact-epochs 100000 --repeats 1``.
 """
 
 import argparse
@@ -80,6 +84,12 @@ def run_one(n_samples, mode, seed, n_jobs=None):
         if mode == "sdm-full":
             _training.ROUND_ROWS = 10**12
             _training.SELECTION_ROWS = 10**12
+        if mode == "sdm-exact-epochs":
+            from sdm_sklearn._neighbors import ExactSupport
+
+            _training.training_factory = lambda resolved, seed: ExactSupport
+            _training.scored_epochs = lambda rounds, n_warmup: np.ones(
+                len(rounds), dtype=bool)
         model = SDMClassifier(random_state=seed, n_jobs=n_jobs).fit(X, y)
         fit_seconds = time.perf_counter() - start
 
@@ -113,6 +123,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+",
                         default=[10_000, 30_000, 100_000])
     parser.add_argument("--compare", type=int, nargs="*", default=[30_000])
+    parser.add_argument("--exact-epochs", type=int, nargs="*", default=[])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="SDMClassifier's n_jobs (default: its default, "
@@ -127,7 +138,9 @@ def main():
 
     rows = []
     for n_samples in args.sizes:
-        modes = ["sdm", "ccv"] + (["sdm-full"] if n_samples in args.compare else [])
+        modes = (["sdm", "ccv"]
+                 + (["sdm-full"] if n_samples in args.compare else [])
+                 + (["sdm-exact-epochs"] if n_samples in args.exact_epochs else []))
         for seed in range(args.repeats):
             for mode in modes:
                 rows.append(_spawn(n_samples, mode, seed, args.n_jobs))

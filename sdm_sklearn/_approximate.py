@@ -20,6 +20,16 @@ from numba import njit
 
 from ._blocks import ROW_MULTIPLE, for_each_block, padded_block
 from ._neighbors import as_search_array, exact_distances, rank_candidates
+from ._similarity import (
+    canonical_nearest,
+    count_closer,
+    norm_bound,
+    product_score,
+    row_bands,
+    score_band,
+    score_limit,
+    squared_distance,
+)
 
 
 class ApproximateSupport:
@@ -182,31 +192,8 @@ def _offer(heap, items, size, value, item):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _score(products, sq_norms, row, cell_start, j):
-    """``|s|^2 - 2 <u, s>`` in float64, as the exact kernel computes it."""
-    return np.float64(sq_norms[cell_start + j]) - 2.0 * np.float64(products[row, j])
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _range_best(products, sq_norms, original, row, cell_start, lo, hi):
-    """Smallest score over offsets ``lo:hi`` of a cell and its position.
-
-    Exact ties go to the smallest original index (``-1``: empty range).
-    """
-    best, best_position = np.inf, -1
-    for j in range(lo, hi):
-        score = _score(products, sq_norms, row, cell_start, j)
-        if score < best:
-            best, best_position = score, cell_start + j
-        elif score == best and best_position >= 0 and (
-                original[cell_start + j] < original[best_position]):
-            best_position = cell_start + j
-    return best, best_position
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _merge_best(best, position, other, other_position, original):
-    """The better of two (score, position) minima (ties: original index)."""
+    """The better of two (distance, position) minima (ties: original index)."""
     if other < best or (other == best and other_position >= 0 and (
             position < 0 or original[other_position] < original[position])):
         return other, other_position
@@ -221,9 +208,9 @@ def _skip_self(products, row, offset):
 
 
 @njit(cache=True, nogil=True)
-def _scan_cell(products, rows, cell_start, bounds, sq_norms, original,
-               predictions, self_positions, bad_score, bad_position, heap,
-               heap_items, heap_size):
+def _scan_cell(products, queries, rows, cell_start, bounds, sq_norms, points,
+               original, max_norm, predictions, self_positions, bad_distance,
+               bad_position, heap, heap_items, heap_size):
     """Fold one cell into the search state of the queries that probe it.
 
     Parameters
@@ -231,6 +218,8 @@ def _scan_cell(products, rows, cell_start, bounds, sq_norms, original,
     products : ndarray of shape (>= n_rows, cell_size), float32
         Inner products of the queries ``rows`` (in order) with the cell;
         self-matches are overwritten.
+    queries : ndarray of shape (>= n_rows, n_dims), float32
+        Those queries, row for row.
     rows : ndarray of shape (n_rows,), int64
         Their rows in the state arrays.
     cell_start : int
@@ -238,85 +227,145 @@ def _scan_cell(products, rows, cell_start, bounds, sq_norms, original,
     bounds : ndarray of shape (n_labels + 3,), int64
         Offsets in the cell: points good for class ``c`` are at
         ``bounds[c + 1]:bounds[c + 2]``.
-    sq_norms, original : ndarray of shape (n_support,)
-        Squared norms and original indices of the sorted support points.
+    sq_norms, points, original : ndarray
+        Squared norms, vectors (``(n_support, n_dims)``, a transposed view
+        works) and original indices of the sorted support points.
+    max_norm : float
+        An upper bound on the norms of ``points``.
     predictions, self_positions : ndarray of shape (n_block,), int64
         Class of every query and the position to skip (``-1``: none).
-    bad_score, bad_position : ndarray of shape (n_block,)
-        Smallest score ``|s|^2 - 2 <u, s>`` over points not good for the
-        query, and its position (updated).
+    bad_distance, bad_position : ndarray of shape (n_block,)
+        Canonical squared distance to the nearest point not good for the
+        query, and its position (updated; :mod:`sdm_sklearn._similarity`).
     heap, heap_items, heap_size : ndarray
-        Per query, the smallest scores (and positions) of good points that
-        were below the bad score of the moment (updated; see
-        :func:`_offer`). Every good point closer than the final bad one was
-        offered, so the heap holds the nearest of them.
+        Per query, the smallest scores ``|s|^2 - 2 <u, s>`` (and positions)
+        of the good points that may be closer than the bad point of the
+        moment (updated; see :func:`_offer`). Every good point closer than
+        the final bad one was offered.
     """
     cell_size = products.shape[1]
+    cell_stop = cell_start + cell_size
+    cell_norms = sq_norms[cell_start:cell_stop]
+    cell_points = points[cell_start:cell_stop]
+    cell_original = original[cell_start:cell_stop]
     for r in range(len(rows)):
         i = rows[r]
         start = bounds[predictions[i] + 1]
         stop = bounds[predictions[i] + 2]
         _skip_self(products, r, self_positions[i] - cell_start)
-        before, before_j = _range_best(products, sq_norms, original, r,
-                                       cell_start, 0, start)
-        after, after_j = _range_best(products, sq_norms, original, r,
-                                     cell_start, stop, cell_size)
-        bad, bad_j = _merge_best(before, before_j, after, after_j, original)
-        bad, bad_j = _merge_best(bad_score[i], bad_position[i], bad, bad_j,
+        sq_norm, band = score_band(queries, r, max_norm)
+        limit = score_limit(bad_distance[i], sq_norm, band)
+        bad, bad_j = canonical_nearest(products, cell_norms, queries, r,
+                                       cell_points, cell_original, 0, start,
+                                       band, np.inf, -1, limit)
+        bad, bad_j = canonical_nearest(products, cell_norms, queries, r,
+                                       cell_points, cell_original, stop,
+                                       cell_size, band, bad, bad_j,
+                                       min(limit, score_limit(bad, sq_norm,
+                                                              band)))
+        if bad_j >= 0:
+            bad_j += cell_start
+        bad, bad_j = _merge_best(bad_distance[i], bad_position[i], bad, bad_j,
                                  original)
-        bad_score[i], bad_position[i] = bad, bad_j
+        bad_distance[i], bad_position[i] = bad, bad_j
+        limit = score_limit(bad, sq_norm, band)
         size = heap_size[i]
         for j in range(start, stop):
-            score = _score(products, sq_norms, r, cell_start, j)
-            if score < bad:
+            score = product_score(products, cell_norms, r, j)
+            if score <= limit and score != np.inf:
                 size = _offer(heap[i], heap_items[i], size, score, cell_start + j)
         heap_size[i] = size
 
 
 @njit(cache=True, nogil=True)
-def _nearest_good(heap, heap_items, radius, original):
-    """Position of the best heap entry below ``radius`` per row (-1: none).
+def _finish_heaps(queries, points, max_norm, original, bad_distance, heap,
+                  heap_items, heap_size, max_similarity, counts, good_distance,
+                  good_position, recount):
+    """q and the nearest good point of every query from its heap.
 
-    Ties go to the smallest original index.
+    ``counts`` gets the heap's points canonically closer than the bad
+    point, ``good_distance`` and ``good_position`` the canonically nearest
+    of them (ties: original index). ``recount`` flags the queries whose
+    heap is full of points that may be closer than the bad one, with fewer
+    than ``max_similarity`` counted: points left out of the heap may count,
+    so their cells are counted again (:func:`_count_cell`).
     """
-    nearest = np.full(heap.shape[0], -1, dtype=np.int64)
+    capacity = heap.shape[1]
     for i in range(heap.shape[0]):
-        best = radius[i]
-        for j in range(heap.shape[1]):
-            value, item = heap[i, j], heap_items[i, j]
-            if value < best or (value == best and value < radius[i]
-                                and original[item] < original[nearest[i]]):
-                best, nearest[i] = value, item
-    return nearest
+        sq_norm, band = score_band(queries, i, max_norm)
+        threshold = bad_distance[i] - sq_norm
+        size = heap_size[i]
+        lowest = np.inf
+        highest = -np.inf
+        for e in range(size):
+            lowest = min(lowest, heap[i, e])
+            highest = max(highest, heap[i, e])
+        count = 0
+        best, best_j = np.inf, -1
+        for e in range(size):
+            score, position = heap[i, e], heap_items[i, e]
+            closer = score < threshold - 2.0 * band
+            near_bad = not closer and score <= threshold + 2.0 * band
+            near_best = score <= lowest + 2.0 * band
+            if near_bad or near_best:
+                distance = squared_distance(queries, i, points, position)
+                closer = closer or (near_bad and distance < bad_distance[i])
+                if near_best:
+                    best, best_j = _merge_best(best, best_j, distance, position,
+                                               original)
+            count += closer
+        counts[i] = count
+        good_distance[i], good_position[i] = best, best_j
+        recount[i] = (size == capacity and count < max_similarity
+                      and highest <= threshold + 2.0 * band)
 
 
 @njit(cache=True, nogil=True)
-def _count_cell(products, rows, cell_start, bounds, sq_norms, predictions,
-                self_positions, radius, counts):
-    """Add the good points of one cell scoring below ``radius`` to ``counts``.
+def _count_cell(products, queries, rows, cell_start, bounds, sq_norms, points,
+                original, max_norm, predictions, self_positions, bad_distance,
+                counts, good_distance, good_position):
+    """Add the good points of one cell closer than the bad one to ``counts``.
 
-    Same parameters as :func:`_scan_cell`; ``radius`` holds the final bad
-    score of every query.
+    Same parameters as :func:`_scan_cell`; ``bad_distance`` holds the final
+    bad distance of every query; the nearest good point is folded into
+    ``good_distance`` and ``good_position``.
     """
+    cell_stop = cell_start + products.shape[1]
+    cell_norms = sq_norms[cell_start:cell_stop]
+    cell_points = points[cell_start:cell_stop]
+    cell_original = original[cell_start:cell_stop]
     for r in range(len(rows)):
         i = rows[r]
+        start = bounds[predictions[i] + 1]
+        stop = bounds[predictions[i] + 2]
         _skip_self(products, r, self_positions[i] - cell_start)
-        count = 0
-        for j in range(bounds[predictions[i] + 1], bounds[predictions[i] + 2]):
-            count += _score(products, sq_norms, r, cell_start, j) < radius[i]
-        counts[i] += count
+        sq_norm, band = score_band(queries, r, max_norm)
+        counts[i] += count_closer(products, cell_norms, queries, r,
+                                  cell_points, start, stop, bad_distance[i],
+                                  sq_norm, band)
+        good, good_j = canonical_nearest(
+            products, cell_norms, queries, r, cell_points, cell_original,
+            start, stop, band, np.inf, -1,
+            score_limit(good_distance[i], sq_norm, band),
+        )
+        if good_j >= 0:
+            good_j += cell_start
+        good_distance[i], good_position[i] = _merge_best(
+            good_distance[i], good_position[i], good, good_j, original
+        )
 
 
 @njit(cache=True, nogil=True)
 def _nearest_cell(products, rows, cell_start, sq_norms, heap, heap_items,
                   heap_size):
     """Offer every point of one cell to the top-k heap of each query."""
+    cell_norms = sq_norms[cell_start:cell_start + products.shape[1]]
     for r in range(len(rows)):
         i = rows[r]
         size = heap_size[i]
         for j in range(products.shape[1]):
             size = _offer(heap[i], heap_items[i], size,
-                          _score(products, sq_norms, r, cell_start, j),
+                          product_score(products, cell_norms, r, j),
                           cell_start + j)
         heap_size[i] = size
 
@@ -360,8 +409,9 @@ class FaissSupport:
     The cells are FAISS k-means clusters, about ``sqrt(n_support)`` of them,
     trained on a seeded sample. A query is compared with every point of its
     ``n_probe`` nearest cells (nearest by centroid) by float32 BLAS products
-    and the float64 comparisons and tie rules of exact search: over the
-    points of those cells, q and the nearest point are exact. A point of
+    and the canonical comparisons and tie rules of exact search
+    (:mod:`sdm_sklearn._similarity`): over the points of those cells, q and
+    the nearest point are exact. A point of
     another cell is never seen, so q errs low when a good point of the run
     lies elsewhere, and high when the bad point that ends the run does.
     Calibration and predictions search the same cells, so the calibration
@@ -370,15 +420,16 @@ class FaissSupport:
     Inside every cell the points are sorted by the class they are good for,
     so that for a query predicted ``c`` the kernel reads r (the nearest
     point not good for ``c``) and the good points as separate ranges. The
-    good points scoring below the r of the moment go to a bounded heap of
-    ``HEAP_SIZE``; a query whose heap is full of points closer than the
-    final r (a run at least that long) is counted again over its cells.
+    good points that may be closer than the r of the moment go to a bounded
+    heap of ``HEAP_SIZE``; a query whose heap is full of points that may be
+    closer than the final r (a run at least that long) is counted again
+    over its cells.
 
-    Every product has a fixed shape (query blocks of ``PROBE_ROWS`` rows
-    against the centroids, ``CHUNK_ROWS`` query rows against a cell), so a
-    query's answer never depends on the other rows of the call, and blocks
-    of up to ``SCAN_ROWS`` queries spread over ``n_jobs`` threads with
-    identical results. Only the centroids and sorted arrays are kept, so the
+    The cells probed and every comparison are decided on canonical
+    distances, so a query's answer never depends on the other rows of the
+    call (which share its products) nor on the BLAS, and blocks of up to
+    ``SCAN_ROWS`` queries spread over ``n_jobs`` threads with identical
+    results. Only the centroids and sorted arrays are kept, so the
     backend pickles like the exact one.
 
     Parameters
@@ -431,6 +482,8 @@ class FaissSupport:
         """Sort the points by (cell, good class, index) and index the ranges."""
         self.centroid_sq_norms = np.einsum("ij,ij->i", self.centroids,
                                            self.centroids)
+        self.centroid_max_norm = norm_bound(self.centroid_sq_norms,
+                                            vectors.shape[1])
         n_cells = len(self.centroids)
         cells = self._probes(vectors, 1)[:, 0]
         self.order = np.lexsort((good_labels, cells))
@@ -438,6 +491,7 @@ class FaissSupport:
         self.position[self.order] = np.arange(len(self.order))
         sorted_vectors = vectors[self.order]
         self.sq_norms = np.einsum("ij,ij->i", sorted_vectors, sorted_vectors)
+        self.max_norm = norm_bound(self.sq_norms, vectors.shape[1])
         # kept transposed: a cell's columns are a BLAS-ready operand (numpy's
         # stacked matmul ran 1.4 times slower on the transposed view of rows)
         self.columns = np.ascontiguousarray(sorted_vectors.T)
@@ -488,13 +542,19 @@ class FaissSupport:
     def _scan_rows(self, n_queries, n_jobs):
         """Queries per block: at most ``SCAN_ROWS``, enough blocks for the threads.
 
-        Results do not depend on it: every product inside has a fixed shape.
+        Results do not depend on it: every decision is canonical.
         """
         per_thread = math.ceil(n_queries / max(n_jobs, 1) / self.PROBE_ROWS)
         return min(self.SCAN_ROWS, max(per_thread, 1) * self.PROBE_ROWS)
 
     def _probes(self, queries32, n_probe):
-        """The ``n_probe`` nearest cells of every query (in no order)."""
+        """The ``n_probe`` nearest cells of every query (in no order).
+
+        Nearest by canonical distance to the centroid, ties by cell
+        (:mod:`sdm_sklearn._similarity`): the scores of the BLAS products
+        pick the cells, and where the ``n_probe``-th is within the band of
+        others, their canonical distances choose.
+        """
         n_cells = len(self.centroids)
         if n_probe >= n_cells:
             return np.broadcast_to(np.arange(n_cells), (len(queries32), n_cells))
@@ -502,21 +562,35 @@ class FaissSupport:
         centroids_t = self.centroids.T
         for start in range(0, len(queries32), self.PROBE_ROWS):
             block, size = padded_block(queries32, start, self.PROBE_ROWS)
-            scores = self.centroid_sq_norms - 2.0 * (block @ centroids_t)[:size]
-            if n_probe == 1:
-                probes[start : start + size, 0] = np.argmin(scores, axis=1)
-            else:
-                probes[start : start + size] = np.argpartition(
-                    scores, n_probe - 1, axis=1
-                )[:, :n_probe]
+            scores = (self.centroid_sq_norms
+                      - 2.0 * (block @ centroids_t)[:size].astype(np.float64))
+            chosen = np.argpartition(scores, n_probe - 1, axis=1)[:, :n_probe]
+            kth = np.max(np.take_along_axis(scores, chosen, axis=1), axis=1)
+            bands = np.empty(size)
+            row_bands(block[:size], self.centroid_max_norm, bands)
+            sure = scores < (kth - 2.0 * bands)[:, None]
+            near = np.abs(scores - kth[:, None]) <= 2.0 * bands[:, None]
+            open_slots = n_probe - sure.sum(axis=1)
+            for row in np.flatnonzero(near.sum(axis=1) > open_slots):
+                candidates = np.flatnonzero(near[row])
+                distances = exact_distances(
+                    np.repeat(block[row : row + 1], len(candidates), axis=0),
+                    self.centroids, candidates,
+                )
+                picked = candidates[np.lexsort((candidates, distances))]
+                chosen[row] = np.concatenate(
+                    [np.flatnonzero(sure[row]), picked[: open_slots[row]]]
+                )
+            probes[start : start + size] = chosen
         return probes
 
     def _visit_cells(self, queries32, probes, rows, visit):
-        """Call ``visit(cell, cell_rows, products)`` for every probed cell.
+        """Call ``visit(cell, cell_rows, products, cell_queries)`` per probed cell.
 
         ``rows`` are the queries to process; ``cell_rows`` those of them that
         probe the cell (ascending), ``products`` their inner products with
-        the cell's points, computed in chunks of ``CHUNK_ROWS`` rows.
+        the cell's points, computed in chunks of ``CHUNK_ROWS`` rows, and
+        ``cell_queries`` their vectors, row for row.
         """
         if len(rows) == 0:
             return
@@ -549,39 +623,47 @@ class FaissSupport:
             )
             np.matmul(block.reshape(n_chunks, chunk, n_dims),
                       self.columns[:, cell_lo:cell_hi], out=products)
-            visit(cell, cell_rows, products.reshape(len(block), -1))
+            visit(cell, cell_rows, products.reshape(len(block), -1), block)
 
     def _search_block(self, queries32, predictions, self_positions,
                       max_similarity):
         """q and the nearest position for one block of queries."""
         n_rows = len(queries32)
         probes = self._probes(queries32, self.n_probe)
+        points = self.columns.T
         bad = np.full(n_rows, np.inf)
         bad_position = np.full(n_rows, -1, dtype=np.int64)
         heap = np.full((n_rows, self.HEAP_SIZE), np.inf)
         heap_items = np.empty((n_rows, self.HEAP_SIZE), dtype=np.int64)
         heap_size = np.zeros(n_rows, dtype=np.int64)
 
-        def scan(cell, rows, products):
-            _scan_cell(products, rows, self.cell_bounds[cell],
-                       self.group_bounds[cell], self.sq_norms, self.order,
-                       predictions, self_positions, bad, bad_position, heap,
-                       heap_items, heap_size)
+        def scan(cell, rows, products, cell_queries):
+            _scan_cell(products, cell_queries, rows, self.cell_bounds[cell],
+                       self.group_bounds[cell], self.sq_norms, points,
+                       self.order, self.max_norm, predictions, self_positions,
+                       bad, bad_position, heap, heap_items, heap_size)
 
         self._visit_cells(queries32, probes, np.arange(n_rows), scan)
-        counts = np.sum(heap < bad[:, None], axis=1)
-        longer = np.flatnonzero(counts == self.HEAP_SIZE)
-        if len(longer) and self.HEAP_SIZE < max_similarity:
-            counts[longer] = 0
+        counts = np.empty(n_rows, dtype=np.int64)
+        good = np.empty(n_rows)
+        good_position = np.empty(n_rows, dtype=np.int64)
+        recount = np.empty(n_rows, dtype=np.bool_)
+        _finish_heaps(queries32, points, self.max_norm, self.order, bad, heap,
+                      heap_items, heap_size, max_similarity, counts, good,
+                      good_position, recount)
+        longer = np.flatnonzero(recount)
+        if len(longer):
+            counts[longer], good[longer], good_position[longer] = 0, np.inf, -1
 
-            def count(cell, rows, products):
-                _count_cell(products, rows, self.cell_bounds[cell],
-                            self.group_bounds[cell], self.sq_norms, predictions,
-                            self_positions, bad, counts)
+            def count(cell, rows, products, cell_queries):
+                _count_cell(products, cell_queries, rows,
+                            self.cell_bounds[cell], self.group_bounds[cell],
+                            self.sq_norms, points, self.order, self.max_norm,
+                            predictions, self_positions, bad, counts, good,
+                            good_position)
 
             self._visit_cells(queries32, probes, longer, count)
-        good = _nearest_good(heap, heap_items, bad, self.order)
-        nearest = np.where(good >= 0, good, bad_position)
+        nearest = np.where(good < bad, good_position, bad_position)
         return np.minimum(counts, max_similarity), nearest
 
     def search(self, queries, predictions, max_similarity, *, self_indices=None,
@@ -634,7 +716,7 @@ class FaissSupport:
         heap_items = np.full((n_rows, k), -1, dtype=np.int64)
         heap_size = np.zeros(n_rows, dtype=np.int64)
 
-        def offer(cell, rows, products):
+        def offer(cell, rows, products, cell_queries):
             _nearest_cell(products, rows, self.cell_bounds[cell], self.sq_norms,
                           heap, heap_items, heap_size)
 

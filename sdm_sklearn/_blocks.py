@@ -7,8 +7,12 @@ can move an input across a threshold (an admission that flips with the
 batch). Every product that a prediction depends on is therefore computed in
 blocks of one fixed number of rows, the last block padded with zeros: then
 each row always meets the same kernel, whatever else is in the call. Checked
-on OpenBLAS (SkylakeX kernels) for blocks of 32 rows and more; blocks of 7
-rows were not row-exact. The tests assert it for every public output.
+for these float64 products on OpenBLAS (SkylakeX and Haswell kernels) for
+blocks of 32 rows and more; blocks of 7 rows were not row-exact. Fixed
+blocks are not enough for float32 products: OpenBLAS's Haswell sgemm kernel
+rounds rows six apart differently within one block, so the support-set
+searches decide on canonical distances instead (:mod:`sdm_sklearn._similarity`).
+The tests assert row independence for every public output.
 
 Blocks are independent, which is also what spreads the work over threads
 (``n_jobs``): each block runs on one BLAS thread (see :mod:`sdm_sklearn._blas`)

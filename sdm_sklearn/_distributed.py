@@ -19,9 +19,9 @@ to the nearest support point that is not good for a query, q counts the good
 points strictly closer than ``r``, so:
 
 1. every shard reports, per query, its nearest point that is not good and
-   its nearest good point (squared-distance score and original index, ties
-   by the smallest index, as in the exact kernel), their distances, and its
-   count of good points closer than its own nearest bad one;
+   its nearest good point (canonical squared distance and original index,
+   ties by the smallest index, as in the exact kernel), and its count of
+   good points closer than its own nearest bad one;
 2. the client takes ``r`` as the minimum over shards; a shard whose own
    nearest bad point is at ``r`` already counted its good points below
    ``r``, a shard with no good point below ``r`` counts none, and only the
@@ -29,17 +29,11 @@ points strictly closer than ``r``, so:
 3. q is the sum of the counts, capped; the nearest point is the nearest
    good one if it is strictly closer than ``r``, else the nearest bad one.
 
-Bit equality with exact search needs every shard to compute the same
-float32 products as the whole support set would. Queries go through the
-support set's own fixed-size row blocks (``block_rows`` of the whole set),
-and the squared norms are per point. A product's bits do not depend on
-which other columns are in the GEMM, nor on their position, except when the
-GEMM is tiny: measured on OpenBLAS (SkylakeX kernels), one column (a
-matrix-vector product) and, from 32 dimensions on, products with ``rows x
-columns`` up to about 1,200 rounded differently. Every
-shard therefore holds at least ``MIN_SHARD_POINTS`` points (row blocks have
-at least 32 rows), and results assume that all workers run the same BLAS
-build on the same kind of CPU as the client.
+The answers equal those of exact search bit for bit although a shard's
+float32 products round otherwise than the whole set's (a column's bits
+depend on where it sits in the product): every comparison is decided on
+canonical distances, functions of the two vectors alone
+(:mod:`sdm_sklearn._similarity`), whatever BLAS or CPU each worker has.
 """
 
 import copy
@@ -57,11 +51,9 @@ from ._neighbors import (
     MAX_BLOCK_ROWS,
     ExactSupport,
     as_search_array,
-    exact_distances,
 )
 
-# Fewest points per shard: keeps every shard's GEMM out of the small-matrix
-# kernels, whose products round differently (see the module docstring).
+# Fewest points per shard: a smaller shard costs a task for little work.
 MIN_SHARD_POINTS = 64
 # Threshold of distributed's "large graph" warning while the support set and
 # the queries are sent: the arrays travel inside their tasks on purpose, so
@@ -266,66 +258,12 @@ def _by_reference(model):
 
 # ------------------------------------------------------------- the kernels
 
-# Set by _kernels() before compiling: the exact kernel's minimum over a
-# column range, so that shards break ties exactly as exact search does.
-_range_min = None
-
-
-def _shard_minima(products, sq_norms, original, group_bounds, predictions,
-                  scores_out, columns_out):
-    """Per row: the nearest column not good for it and the nearest good one.
-
-    Columns of ``products`` are sorted by good class as in
-    :func:`sdm_sklearn._similarity.similarity_block`; ``scores_out[:, 0]``,
-    ``columns_out[:, 0]`` get the nearest column that is not good (score
-    ``|s|^2 - 2 <u, s>``, ``inf`` and ``-1`` if none), ``[:, 1]`` the
-    nearest good one, exact ties going to the smallest original index.
-    """
-    n_rows, n_columns = products.shape
-    for i in range(n_rows):
-        start = group_bounds[predictions[i] + 1]
-        stop = group_bounds[predictions[i] + 2]
-        bad, bad_j = _range_min(products, sq_norms, original, i, 0, start)
-        after, after_j = _range_min(products, sq_norms, original, i, stop,
-                                    n_columns)
-        if after < bad or (after == bad and after_j >= 0
-                           and original[after_j] < original[bad_j]):
-            bad, bad_j = after, after_j
-        good, good_j = _range_min(products, sq_norms, original, i, start, stop)
-        scores_out[i, 0] = bad
-        scores_out[i, 1] = good
-        columns_out[i, 0] = bad_j
-        columns_out[i, 1] = good_j
-
-
-def _count_below(products, sq_norms, group_bounds, predictions, radii,
-                 counts_out):
-    """Per row: the good columns whose score is below the row's radius."""
-    for i in range(products.shape[0]):
-        start = group_bounds[predictions[i] + 1]
-        stop = group_bounds[predictions[i] + 2]
-        count = 0
-        for j in range(start, stop):
-            score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[i, j])
-            count += score < radii[i]
-        counts_out[i] = count
-
-
 @functools.cache
 def _kernels():
-    """The shard kernels, compiled (or loaded from numba's cache) on first use.
+    """The shard kernels (numba is slow to import: imported on first use)."""
+    from ._similarity import count_block, shard_minima
 
-    This module is imported with the package, and numba is slow to import,
-    so the kernels are plain functions compiled here.
-    """
-    global _range_min
-    from numba import njit
-
-    from ._similarity import _range_min as range_min
-
-    _range_min = range_min
-    compile_kernel = njit(cache=True, nogil=True)
-    return compile_kernel(_shard_minima), compile_kernel(_count_below)
+    return shard_minima, count_block
 
 
 # -------------------------------------------------------------- the shards
@@ -397,17 +335,18 @@ class _Shard:
         Returns
         -------
         scores : ndarray of shape (n_queries, 2)
-            Scores of the nearest point that is not good and of the nearest
-            good one (``inf`` if none).
+            Canonical squared distances (:mod:`sdm_sklearn._similarity`) to
+            the nearest point that is not good and to the nearest good one
+            (``inf`` if none).
         indices : ndarray of shape (n_queries, 2), int64
             Their original indices (-1 if none).
         distances : ndarray of shape (n_queries, 2)
             Their Euclidean distances (``inf`` if none).
         counts : ndarray of shape (n_queries,), int64
-            Good points with a score below that of the nearest bad point.
+            Good points closer than the nearest bad point.
         """
         queries32, predictions, self_indices = payload
-        minima, count_below = _kernels()
+        minima, _ = _kernels()
         support = self.support
         n_queries = len(queries32)
         bounds = self._group_bounds(predictions)
@@ -417,36 +356,32 @@ class _Shard:
 
         def process(start, size, products):
             rows = slice(start, start + size)
-            minima(products, support.sq_norms, self.original, bounds,
-                   predictions[rows], scores[rows], columns[rows])
-            count_below(products, support.sq_norms, bounds, predictions[rows],
-                        scores[rows, 0], counts[rows])
+            minima(products, support.sq_norms, queries32[rows],
+                   support.sorted_vectors, support.max_norm, self.original,
+                   bounds, predictions[rows], scores[rows], columns[rows],
+                   counts[rows])
 
         self._scan(queries32, predictions, self_indices, block_rows, process)
         found = columns >= 0
         indices = np.where(found, self.original[np.maximum(columns, 0)], -1)
-        distances = np.full((n_queries, 2), np.inf)
-        for side in range(2):
-            rows = np.flatnonzero(found[:, side])
-            distances[rows, side] = exact_distances(
-                queries32[rows], support.sorted_vectors, columns[rows, side]
-            )
-        return scores, indices, distances, counts
+        return scores, indices, np.sqrt(scores), counts
 
     def second_pass(self, payload, rows, radii, block_rows):
         """Good points with a score below ``radii`` for the queries ``rows``."""
         queries32, predictions, self_indices = payload
-        _, count_below = _kernels()
-        predictions = predictions[rows]
+        _, count_block = _kernels()
+        queries32, predictions = queries32[rows], predictions[rows]
+        support = self.support
         bounds = self._group_bounds(predictions)
         counts = np.empty(len(rows), dtype=np.int64)
 
         def process(start, size, products):
             part = slice(start, start + size)
-            count_below(products, self.support.sq_norms, bounds,
+            count_block(products, support.sq_norms, queries32[part],
+                        support.sorted_vectors, support.max_norm, bounds,
                         predictions[part], radii[part], counts[part])
 
-        self._scan(queries32[rows], predictions, self_indices[rows], block_rows,
+        self._scan(queries32, predictions, self_indices[rows], block_rows,
                    process)
         return counts
 

@@ -14,9 +14,11 @@ equal those between exemplar vectors:
   it never see a half-updated set).
 
 ``ExactSupport`` answers by float32 BLAS products in blocks of a fixed number
-of query rows (never an N x N matrix, and a row's answer never depends on
-the other rows of the call), followed by the numba kernel; blocks spread
-over ``n_jobs`` threads with bit-identical results.
+of query rows (never an N x N matrix), followed by the numba kernel, which
+decides every comparison on canonical distances (see
+:mod:`sdm_sklearn._similarity`): a row's answer depends on the row and the
+support set alone, never on the other rows of the call, the BLAS or the
+threads; blocks spread over ``n_jobs`` threads.
 """
 
 import importlib.util
@@ -68,7 +70,10 @@ def good_classes(predictions, labels):
 
 
 def exact_distances(queries, support_vectors, indices):
-    """Float64 Euclidean distances between each query and one support row.
+    """Canonical Euclidean distances between each query and one support row.
+
+    The square roots of :func:`sdm_sklearn._similarity.squared_distance`, a
+    function of the two vectors alone.
 
     Parameters
     ----------
@@ -81,8 +86,12 @@ def exact_distances(queries, support_vectors, indices):
     -------
     distances : ndarray of shape (n_queries,)
     """
-    diff = np.asarray(queries, dtype=np.float64) - support_vectors[indices]
-    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    from ._similarity import pair_squared_distances
+
+    sq_distances = np.empty(len(indices))
+    pair_squared_distances(np.asarray(queries), support_vectors,
+                           np.asarray(indices, dtype=np.int64), sq_distances)
+    return np.sqrt(sq_distances)
 
 
 def rank_candidates(queries, support_vectors, candidates, n_neighbors,
@@ -105,7 +114,7 @@ def rank_candidates(queries, support_vectors, candidates, n_neighbors,
     Returns
     -------
     indices, distances : ndarray of shape (n_queries, n_neighbors)
-        Support indices sorted by float64 distance, ties by index.
+        Support indices sorted by canonical distance, ties by index.
     """
     n_queries, n_candidates = candidates.shape
     n_dims = support_vectors.shape[1]
@@ -147,6 +156,8 @@ class ExactSupport:
     """
 
     def __init__(self, vectors, good_labels, *, block_bytes=None):
+        from ._similarity import norm_bound
+
         vectors = as_search_array(vectors)
         good_labels = np.asarray(good_labels, dtype=np.int64)
         if block_bytes is None:
@@ -159,6 +170,7 @@ class ExactSupport:
         self.sorted_good = good_labels[self.order]
         self.sq_norms = np.einsum("ij,ij->i", self.sorted_vectors,
                                   self.sorted_vectors)
+        self.max_norm = norm_bound(self.sq_norms, vectors.shape[1])
         per_row = 4 * max(self.n_support, 1)
         self.block_rows = round_block_rows(
             min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
@@ -219,18 +231,27 @@ class ExactSupport:
         Returns
         -------
         indices, distances : ndarray of shape (n_queries, k)
-            Original support indices and float64 distances, nearest first;
-            ``k = min(n_neighbors, n_support)``.
+            Original support indices and canonical distances, nearest
+            first, ties by index; ``k = min(n_neighbors, n_support)``.
         """
+        from ._similarity import row_bands
+
         queries32 = as_search_array(queries)
         k = min(n_neighbors, self.n_support)
         indices = np.empty((len(queries32), k), dtype=np.int64)
         distances = np.empty((len(queries32), k))
 
         def process(start, size, products):
-            scores = self.sq_norms - 2.0 * products
-            positions = np.argpartition(scores, k - 1, axis=1)[:, :k]
             stop = start + size
+            scores = self.sq_norms - 2.0 * products.astype(np.float64)
+            bands = np.empty(size)
+            row_bands(queries32[start:stop], self.max_norm, bands)
+            # the canonical k nearest score at most 2 bands above the k-th
+            # smallest score (sdm_sklearn._similarity): rank all of those
+            kth = np.partition(scores, k - 1, axis=1)[:, k - 1]
+            width = int(np.max(np.sum(scores <= (kth + 2.0 * bands)[:, None],
+                                      axis=1)))
+            positions = np.argpartition(scores, width - 1, axis=1)[:, :width]
             indices[start:stop], distances[start:stop] = rank_candidates(
                 queries32[start:stop], self.sorted_vectors, positions, k,
                 self.order,
@@ -284,44 +305,41 @@ class ExactSupport:
         ).astype(np.int64)
         q = np.zeros(n_queries, dtype=np.int64)
         nearest = np.full(n_queries, -1, dtype=np.int64)
-        d_nearest = np.full(n_queries, np.inf)
+        sq_distances = np.full(n_queries, np.inf)
 
         def process(start, size, products):
             stop = start + size
             positions = np.empty(size, dtype=np.int64)
             similarity_block(
-                products, self.sq_norms, self.order, group_bounds,
+                products, self.sq_norms, queries32[start:stop],
+                self.sorted_vectors, self.max_norm, self.order, group_bounds,
                 predictions[start:stop], self_positions[start:stop],
                 int(max_similarity), q[start:stop], positions,
+                sq_distances[start:stop],
             )
             found = positions >= 0
             nearest[start:stop][found] = self.order[positions[found]]
-            d_nearest[start:stop][found] = exact_distances(
-                queries32[start:stop][found], self.sorted_vectors,
-                positions[found],
-            )
 
         self._products(queries32, n_jobs, process)
-        return q, nearest, d_nearest
+        return q, nearest, np.sqrt(sq_distances)
 
 
-# Support-set size from which search="auto" uses an approximate backend.
-# Measured (benchmarks/bench_scale.py, 128-d search space of 384-d
-# embedding-like data, one thread): FaissSupport answered as fast as exact
-# search at 10^4 points (a pass of as many queries as points, build
-# included, took longer), 2.3 times as fast at 3 x 10^4 and 8.7 times at
-# 10^5 (passes: 2.1 and 8.1 times), with q equal to exact for all 2,000
-# sampled queries up to 3 x 10^5 (99.3% at 10^6). Exact search stays exact,
-# so it is kept below the size where the FAISS backend is clearly cheaper.
-# pynndescent (the fallback when faiss is missing) was 2.0 times as fast as
-# exact search at 10^5 points.
-APPROXIMATE_THRESHOLD = 50_000
 # The approximate backends, in the order "auto" prefers them: the module
-# each imports and the package that provides it (the extra of the same name
-# installs it).
+# each imports, the package that provides it (the extra of the same name
+# installs it) and the support-set size from which "auto" takes it. Measured
+# (benchmarks/bench_scale.py, 128-d search space of 384-d embedding-like
+# data, one thread): FaissSupport answered as fast as exact search at 10^4
+# points (a pass of as many queries as points, build included, took
+# longer), 2.3 times as fast at 3 x 10^4 and 8.7 times at 10^5 (passes: 2.1
+# and 8.1 times), with q equal to exact for all 2,000 sampled queries up to
+# 3 x 10^5 (99.3% at 10^6); a fit also searches with it after every epoch
+# (see training_factory). pynndescent (the fallback when faiss is missing)
+# was 2.0 times as fast as exact search at 10^5 points and is not taken
+# below 5 x 10^4. Exact search stays exact, so it is kept below the sizes
+# where a backend is clearly cheaper.
 APPROXIMATE_BACKENDS = {
-    "faiss": ("faiss", "faiss-cpu"),
-    "approximate": ("pynndescent", "pynndescent"),
+    "faiss": ("faiss", "faiss-cpu", 30_000),
+    "approximate": ("pynndescent", "pynndescent", 50_000),
 }
 
 
@@ -336,8 +354,9 @@ def resolve_search(search, n_support):
     Returns
     -------
     resolved : {"exact", "faiss", "approximate", "dask"}
-        "auto" is "faiss" from ``APPROXIMATE_THRESHOLD`` points on when faiss
-        is installed, else "approximate" when pynndescent is, else "exact".
+        "auto" is the first backend of ``APPROXIMATE_BACKENDS`` that is
+        installed and whose size ``n_support`` reaches ("faiss" from 30,000
+        points, "approximate" from 50,000), else "exact".
 
     Raises
     ------
@@ -360,32 +379,68 @@ def resolve_search(search, n_support):
         return "dask"
     installed = {
         name: importlib.util.find_spec(module) is not None
-        for name, (module, _) in APPROXIMATE_BACKENDS.items()
+        for name, (module, _, _) in APPROXIMATE_BACKENDS.items()
     }
     if search in APPROXIMATE_BACKENDS:
         if not installed[search]:
-            module, package = APPROXIMATE_BACKENDS[search]
+            module, package, _ = APPROXIMATE_BACKENDS[search]
             raise ImportError(
                 f'search="{search}" needs {module}: pip install {package} (or, '
                 f'in a clone of sdm_sklearn, pip install ".[{search}]")'
             )
         return search
-    if search == "auto" and n_support >= APPROXIMATE_THRESHOLD:
-        for name in APPROXIMATE_BACKENDS:
-            if installed[name]:
+    if search == "auto":
+        for name, (_, _, threshold) in APPROXIMATE_BACKENDS.items():
+            if installed[name] and n_support >= threshold:
                 return name
     return "exact"
 
 
-def training_search(resolved):
-    """The backend of the per-epoch searches of training for ``resolved``.
+# FAISS cells probed by the per-epoch searches of training (the fitted model
+# probes FaissSupport.N_PROBE). Measured in the search space of a model fitted
+# on 10^5 rows of 384-d embeddings-like data (5 x 10^4 support points, 224
+# cells, 3,000 test queries in distribution and 3,000 shifted): q equal to
+# exact search for 100.0% of both with 32 cells (as with 56), 99.8% / 99.4%
+# with 24 and 94.1% / 94.0% with 16. Training's q only weigh the support
+# points of the next epoch and score the epochs; the kept epoch is
+# calibrated again with the fitted model's index.
+TRAINING_PROBES = 32
 
-    Exact for the approximate backends (``APPROXIMATE_BACKENDS``), whose
-    index would be rebuilt after every epoch while the per-epoch query sets
-    of training are small; the backend itself otherwise (the dask backend
-    is exact and spreads those searches over the cluster).
+
+def keeps_training_index(resolved):
+    """Whether the fitted model keeps the index that training built.
+
+    True for the exact and dask backends; the approximate ones get an index
+    of their own (see :func:`training_factory`).
     """
-    return "exact" if resolved in APPROXIMATE_BACKENDS else resolved
+    return resolved in ("exact", "dask")
+
+
+def training_factory(resolved, seed):
+    """The constructor of the per-epoch searches of training for ``resolved``.
+
+    - "exact", "dask": the fitted model's own (the dask backend is exact and
+      spreads those searches over the cluster);
+    - "faiss": FAISS cells probing ``TRAINING_PROBES`` cells per query,
+      rebuilt after every epoch (a k-means on a small sample, cheap next to
+      the searches it speeds up: ``benchmarks/README.md``, "Fit at scale");
+    - "approximate": exact search, since pynndescent's graph would take far
+      longer to rebuild after every epoch than the epoch's exact searches.
+
+    Parameters
+    ----------
+    resolved : {"exact", "faiss", "approximate", "dask"}
+        Output of :func:`resolve_search`.
+    seed : int
+        Seed of the FAISS cells (the fitted model's index gets the same
+        cells).
+    """
+    if resolved == "approximate":
+        return ExactSupport
+    factory = support_factory(resolved, seed)
+    if resolved == "faiss":
+        return partial(factory, n_probe=TRAINING_PROBES)
+    return factory
 
 
 def support_factory(resolved, seed):

@@ -1,12 +1,32 @@
-"""Numba kernel: similarity q and the nearest support point from one block.
+"""Numba kernels: similarity q and the nearest support point, decided exactly.
 
-The kernel reads a block of inner products between queries and support
-vectors (one BLAS product) and finishes the squared distances on the fly, so
-that no distance matrix is ever written. ``q`` follows the O(N) rule of the
-method (paper, eq. 4; the method page of the docs): with ``r`` the distance
-to the nearest support point that is not *good* for the query, ``q`` counts
-the good support points strictly closer than ``r``. A bad point tied with
-good points therefore ends the run (pessimistic ties).
+The kernels read a block of float32 inner products between queries and
+support vectors (one BLAS product) and finish the scores
+``|s|^2 - 2 <u, s>`` on the fly, so that no distance matrix is ever
+written. ``q`` follows the O(N) rule of the method (paper, eq. 4; the
+method page of the docs): with ``r`` the distance to the nearest support
+point that is not *good* for the query, ``q`` counts the good support
+points strictly closer than ``r``. A bad point tied with good points
+therefore ends the run (pessimistic ties).
+
+**Every decision is taken on a canonical distance.** A BLAS product rounds
+an entry differently depending on where its row and column sit in the
+product: on OpenBLAS's Haswell sgemm kernel, rows six apart in one block
+round differently, and a column rounds one way in the full support set and
+another in a shard of it. Left to those last bits, a near tie (duplicated
+rows are common in tabular data) would decide q one way in one batch and
+the other way in another. The canonical squared distance
+(:func:`squared_distance`: float64, summed over the dimensions in order) is
+a function of the two vectors alone; the BLAS scores only prune. By the
+standard bound on floating-point dot products, valid for every summation
+order (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002,
+section 3.1), a float32 product of ``n`` terms errs by at most
+``gamma_n |u| |s|`` with ``gamma_n = n 2^-24 / (1 - n 2^-24)``, and so a
+score differs from the canonical squared distance minus ``|u|^2`` by at
+most :func:`score_band`. Points whose scores lie further apart than the
+band are ordered by their scores; the few within it (ties and near ties)
+are decided by their canonical distances. The answers are then those of
+the canonical distances for any BLAS, batch, shard layout and thread count.
 
 The support columns are sorted by the class they are good for, so the good
 points of every query form one contiguous range and the inner loops carry no
@@ -16,28 +36,195 @@ data-dependent branch on labels.
 import numpy as np
 from numba import njit
 
+# The band of score_band in units of (n_dims + 2) float32 roundings times
+# (|u| + max |s|)^2: the bound of the module docstring covers the product
+# (2 gamma_n |u| |s|) and the float32 squared norm of s (gamma_n |s|^2); the
+# factor 2 covers 1 / (1 - n 2^-24), the float64 roundings of the score and
+# of the canonical distance, and |u|^2, all far smaller.
+BAND_ROUNDINGS = 2.0 * 2.0**-24
+
 
 @njit(cache=True, nogil=True, inline="always")
-def _range_min(products, sq_norms, original, row, start, stop):
-    """Smallest ``|s|^2 - 2 <u, s>`` over columns ``start:stop`` and where.
-
-    Exact ties go to the column of smallest original index.
-    """
-    best = np.inf
-    best_j = -1
-    for j in range(start, stop):
-        score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[row, j])
-        if score < best or (score == best and best_j >= 0
-                            and original[j] < original[best_j]):
-            best = score
-            best_j = j
-    return best, best_j
+def squared_distance(queries, row, points, column):
+    """Canonical ``|queries[row] - points[column]|^2``: float64, in order."""
+    total = 0.0
+    for k in range(queries.shape[1]):
+        diff = np.float64(queries[row, k]) - np.float64(points[column, k])
+        total += diff * diff
+    return total
 
 
 @njit(cache=True, nogil=True)
-def similarity_block(products, sq_norms, original, group_bounds,
-                     query_predictions, self_positions, max_similarity, q_out,
-                     nearest_out):
+def pair_squared_distances(queries, points, columns, out):
+    """``out[i] = squared_distance(queries, i, points, columns[i])``."""
+    for i in range(len(columns)):
+        out[i] = squared_distance(queries, i, points, columns[i])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def score_band(queries, row, max_norm):
+    """Half-width of the band around a score, and ``|u|^2`` (float64).
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_rows, n_dims)
+    row : int
+    max_norm : float
+        An upper bound on the norms of the support points scored.
+
+    Returns
+    -------
+    sq_norm : float
+        ``|u|^2`` of the query, summed in float64.
+    band : float
+        Every score ``|s|^2 - 2 <u, s>`` of the query lies within ``band``
+        of ``squared_distance(u, s) - |u|^2``, and ``sq_norm`` within
+        ``band`` of ``|u|^2``.
+    """
+    n_dims = queries.shape[1]
+    sq_norm = 0.0
+    for k in range(n_dims):
+        value = np.float64(queries[row, k])
+        sq_norm += value * value
+    reach = np.sqrt(sq_norm) + max_norm
+    return sq_norm, BAND_ROUNDINGS * (n_dims + 2) * reach * reach
+
+
+@njit(cache=True, nogil=True, inline="always")
+def product_score(products, sq_norms, row, column):
+    """``|s|^2 - 2 <u, s>`` of one entry of ``products``, in float64."""
+    return np.float64(sq_norms[column]) - 2.0 * np.float64(products[row, column])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def canonical_nearest(products, sq_norms, queries, row, points, original,
+                      start, stop, band, best, best_j, limit):
+    """Fold columns ``start:stop`` into a canonical nearest point.
+
+    Columns scored ``inf`` (self-matches) or above ``limit`` are skipped. A
+    column can be the nearest only if its score is within ``2 band`` of the
+    smallest score so far; those get their canonical distance, and exact
+    ties go to the smallest original index.
+
+    Parameters
+    ----------
+    products : ndarray of shape (n_rows, n_columns), float32
+    sq_norms : ndarray of shape (n_columns,), float32
+    queries : ndarray of shape (n_rows, n_dims)
+        The queries of ``products``' rows.
+    row : int
+    points : ndarray of shape (n_columns, n_dims)
+        The support points of ``products``' columns (a transposed view
+        works).
+    original : ndarray of shape (n_columns,), int64
+        Original index of every column.
+    start, stop : int
+    band : float
+        From :func:`score_band`.
+    best, best_j : float, int
+        Canonical squared distance and column of the nearest so far
+        (``inf``, ``-1``: none).
+    limit : float
+        Scores above it cannot win: :func:`score_limit` of a nearest point
+        found elsewhere (``inf``: none).
+
+    Returns
+    -------
+    best, best_j : float, int
+    """
+    lowest = limit - 2.0 * band
+    for j in range(start, stop):
+        score = product_score(products, sq_norms, row, j)
+        if score == np.inf or score > lowest + 2.0 * band:
+            continue
+        lowest = min(lowest, score)
+        distance = squared_distance(queries, row, points, j)
+        if distance < best or (distance == best and (
+                best_j < 0 or original[j] < original[best_j])):
+            best, best_j = distance, j
+    return best, best_j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def score_limit(sq_distance, sq_norm, band):
+    """The largest score of a point that may be as close as ``sq_distance``.
+
+    Scores above it belong to points canonically further than
+    ``sq_distance`` (squared); ``inf`` for ``inf``.
+    """
+    return sq_distance - sq_norm + 2.0 * band
+
+
+@njit(cache=True, nogil=True, inline="always")
+def count_closer(products, sq_norms, queries, row, points, start, stop,
+                 radius, sq_norm, band):
+    """Columns ``start:stop`` canonically closer than ``radius`` (squared).
+
+    Scores further than ``2 band`` from ``radius - sq_norm`` decide alone;
+    the others are decided by their canonical distance. Columns scored
+    ``inf`` (self-matches) never count.
+    """
+    if radius == np.inf:
+        count = 0
+        for j in range(start, stop):
+            count += product_score(products, sq_norms, row, j) != np.inf
+        return count
+    threshold = radius - sq_norm
+    count = 0
+    for j in range(start, stop):
+        score = product_score(products, sq_norms, row, j)
+        if score < threshold - 2.0 * band:
+            count += 1
+        elif score <= threshold + 2.0 * band:
+            count += squared_distance(queries, row, points, j) < radius
+    return count
+
+
+def norm_bound(sq_norms, n_dims):
+    """An upper bound on the norms of points with float32 ``sq_norms``.
+
+    Parameters
+    ----------
+    sq_norms : ndarray of shape (n_points,), float32
+        Squared norms summed in float32 over ``n_dims`` terms.
+    n_dims : int
+
+    Returns
+    -------
+    max_norm : float
+    """
+    if len(sq_norms) == 0:
+        return 0.0
+    largest = float(np.max(sq_norms))
+    return float(np.sqrt(largest * (1.0 + BAND_ROUNDINGS * (n_dims + 2))))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_minima(products, sq_norms, queries, row, points, max_norm, original,
+                start, stop):
+    """Canonical nearest bad and good columns of one row (see below)."""
+    n_columns = products.shape[1]
+    sq_norm, band = score_band(queries, row, max_norm)
+    bad, bad_j = canonical_nearest(products, sq_norms, queries, row, points,
+                                   original, 0, start, band, np.inf, -1,
+                                   np.inf)
+    bad, bad_j = canonical_nearest(products, sq_norms, queries, row, points,
+                                   original, stop, n_columns, band, bad, bad_j,
+                                   score_limit(bad, sq_norm, band))
+    good, good_j = canonical_nearest(products, sq_norms, queries, row, points,
+                                     original, start, stop, band, np.inf, -1,
+                                     np.inf)
+    count = 0
+    if good < bad:
+        count = count_closer(products, sq_norms, queries, row, points, start,
+                             stop, bad, sq_norm, band)
+    return bad, bad_j, good, good_j, count
+
+
+@njit(cache=True, nogil=True)
+def similarity_block(products, sq_norms, queries, points, max_norm, original,
+                     group_bounds, query_predictions, self_positions,
+                     max_similarity, q_out, nearest_out, sq_distance_out):
     """Fill q and the nearest support column for a block of query rows.
 
     Parameters
@@ -47,6 +234,12 @@ def similarity_block(products, sq_norms, original, group_bounds,
         are overwritten.
     sq_norms : ndarray of shape (n_support,), float32
         ``|u_support|^2``.
+    queries : ndarray of shape (n_rows, n_dims), float32
+        The queries of the rows.
+    points : ndarray of shape (n_support, n_dims), float32
+        The support points of the columns.
+    max_norm : float
+        An upper bound on the norms of ``points`` (:func:`norm_bound`).
     original : ndarray of shape (n_support,), int64
         Original index of every column (for breaking ties).
     group_bounds : ndarray of shape (n_groups + 1,), int64
@@ -62,25 +255,71 @@ def similarity_block(products, sq_norms, original, group_bounds,
         Filled with q and the nearest column (``-1`` when every column is
         skipped). Among exactly tied nearest columns a point that is not good
         wins (pessimistic), then the smallest original index.
+    sq_distance_out : ndarray of shape (n_rows,), float64
+        Filled with the canonical squared distance to the nearest column
+        (``inf`` for none).
     """
-    n_rows, n_support = products.shape
-    for i in range(n_rows):
+    for i in range(products.shape[0]):
         if self_positions[i] >= 0:
             products[i, self_positions[i]] = -np.inf
         start = group_bounds[query_predictions[i] + 1]
         stop = group_bounds[query_predictions[i] + 2]
-        bad, bad_j = _range_min(products, sq_norms, original, i, 0, start)
-        after, after_j = _range_min(products, sq_norms, original, i, stop, n_support)
-        if after < bad or (after == bad and after_j >= 0
-                           and original[after_j] < original[bad_j]):
-            bad, bad_j = after, after_j
-        good, good_j = _range_min(products, sq_norms, original, i, start, stop)
-        count = 0
+        bad, bad_j, good, good_j, count = _row_minima(
+            products, sq_norms, queries, i, points, max_norm, original, start,
+            stop,
+        )
         if good < bad:
-            for j in range(start, stop):
-                score = np.float64(sq_norms[j]) - 2.0 * np.float64(products[i, j])
-                count += score < bad
-            nearest_out[i] = good_j
+            nearest_out[i], sq_distance_out[i] = good_j, good
         else:
-            nearest_out[i] = bad_j
+            nearest_out[i], sq_distance_out[i] = bad_j, bad
         q_out[i] = min(count, max_similarity)
+
+
+@njit(cache=True, nogil=True)
+def shard_minima(products, sq_norms, queries, points, max_norm, original,
+                 group_bounds, predictions, distances_out, columns_out,
+                 counts_out):
+    """Per row of one shard: the nearest bad and good columns, and the good
+    ones closer than the bad (the first pass of the sharded search).
+
+    Same parameters as :func:`similarity_block`; ``distances_out[:, 0]``
+    and ``columns_out[:, 0]`` get the canonical squared distance and column
+    of the nearest column that is not good (``inf`` and ``-1`` if none),
+    ``[:, 1]`` those of the nearest good one, ``counts_out`` the good
+    columns closer than the nearest bad one. Self-matches are already
+    scored ``inf`` (products ``-inf``).
+    """
+    for i in range(products.shape[0]):
+        start = group_bounds[predictions[i] + 1]
+        stop = group_bounds[predictions[i] + 2]
+        bad, bad_j, good, good_j, count = _row_minima(
+            products, sq_norms, queries, i, points, max_norm, original, start,
+            stop,
+        )
+        distances_out[i, 0], columns_out[i, 0] = bad, bad_j
+        distances_out[i, 1], columns_out[i, 1] = good, good_j
+        counts_out[i] = count
+
+
+@njit(cache=True, nogil=True)
+def count_block(products, sq_norms, queries, points, max_norm, group_bounds,
+                predictions, radii, counts_out):
+    """Per row: the good columns canonically closer than ``radii`` (squared).
+
+    Same parameters as :func:`shard_minima`; ``radii`` holds a canonical
+    squared distance per row.
+    """
+    for i in range(products.shape[0]):
+        sq_norm, band = score_band(queries, i, max_norm)
+        counts_out[i] = count_closer(
+            products, sq_norms, queries, i, points,
+            group_bounds[predictions[i] + 1], group_bounds[predictions[i] + 2],
+            radii[i], sq_norm, band,
+        )
+
+
+@njit(cache=True, nogil=True)
+def row_bands(queries, max_norm, out):
+    """``out[i]``: the band of :func:`score_band` for every query row."""
+    for i in range(queries.shape[0]):
+        out[i] = score_band(queries, i, max_norm)[1]

@@ -4,10 +4,10 @@
 A.4): for each of ``n_iterations`` random support/calibration splits, a
 fresh adaptor is trained for ``n_epochs`` epochs. The first
 :func:`warmup_epochs` of them (epoch 1 at least, as in the paper) are plain
-cross-entropy (``q = e - 2``, ``d = 1``). After every epoch the calibration
-split is searched against the support split and its balanced SDM loss is
-recorded; before every SDM epoch the support split is searched against
-itself (self-matches skipped) for its q and d.
+cross-entropy (``q = e - 2``, ``d = 1``). After every epoch (but see large
+splits below) the calibration split is searched against the support split
+and its balanced SDM loss is recorded; before every SDM epoch the support
+split is searched against itself (self-matches skipped) for its q and d.
 The epoch with the lowest balanced calibration loss is kept (later epochs
 win ties), and the iteration with the lowest of those. The model is built
 from the state its best epoch computed: nothing is searched again.
@@ -24,13 +24,17 @@ split sizes), with ``n_epochs="auto"`` only:
   calibration points (the balanced loss is a mean: with thousands of points
   its standard error is small, and every epoch is scored on the same
   subset), and the kept epoch's model is then calibrated on the whole
-  calibration split, exactly.
+  calibration split, exactly;
+- with rounds, the warm-up epochs before the last are not scored (their
+  loss is NaN) and the support split is not indexed after them (see
+  :func:`scored_epochs`).
 
 The final model's q, d_nearest, eCDFs and region therefore stay exact
 (with ``search="exact"``) at every size. With an approximate backend, the
-per-epoch searches of training stay exact (an approximate index would be
-rebuilt after every epoch, and those searches are small), and the kept
-epoch's model gets the backend's index, with which it is calibrated.
+per-epoch searches of training use FAISS cells probed more coarsely when
+``search`` resolves to "faiss", and exact search for pynndescent (see
+:func:`sdm_sklearn._neighbors.training_factory`); the kept epoch's model
+gets the backend's own index, with which it is calibrated.
 """
 
 import copy
@@ -57,7 +61,12 @@ from ._features import (
     split_features,
 )
 from ._model import calibrated_model
-from ._neighbors import resolve_search, support_factory, training_search
+from ._neighbors import (
+    keeps_training_index,
+    resolve_search,
+    support_factory,
+    training_factory,
+)
 from ._splitting import calibration_counts, stratified_split
 
 # n_epochs="auto": about this many mini-batch steps per iteration, within
@@ -156,6 +165,23 @@ def epoch_rows(n_epochs, n_support, rng, automatic):
     return rounds
 
 
+def scored_epochs(rounds, n_warmup):
+    """Which epochs are scored on the calibration split (a boolean mask).
+
+    Every epoch on full passes; with rounds (``rounds`` from
+    :func:`epoch_rows`), every epoch from the last warm-up one on. A
+    cross-entropy round is followed by another on fresh support rows, so
+    the last warm-up round stands for the ones before it; scoring those
+    would cost a search of the calibration subset and an index of the
+    support split each (measured in ``benchmarks/README.md``, "Fit at
+    scale").
+    """
+    scored = np.ones(len(rounds), dtype=bool)
+    if rounds[0] is not None:
+        scored[: n_warmup - 1] = False
+    return scored
+
+
 def selection_rows(labels, rng):
     """Calibration rows that score the epochs: all, or a stratified subset.
 
@@ -200,9 +226,10 @@ class Progress:
 
     def epoch(self, iteration, epoch, loss):
         if self.verbose >= 2:
+            outcome = ("not scored (a warm-up round)" if np.isnan(loss)
+                       else f"balanced calibration loss {loss:.5f}")
             print(f"[SDMClassifier] iteration {iteration + 1}/{self.n_iterations}"
-                  f" epoch {epoch + 1}/{self.n_epochs}: balanced calibration "
-                  f"loss {loss:.5f}", flush=True)
+                  f" epoch {epoch + 1}/{self.n_epochs}: {outcome}", flush=True)
 
     def iteration(self, iteration, best_epoch, best_loss):
         if self.verbose >= 1:
@@ -278,7 +305,8 @@ def _train_iteration(support_features, support_labels, calibration_features,
     q = np.full(len(support_labels), np.e - 2.0)
     d = np.ones(len(support_labels))
     n_warmup = warmup_epochs(config.warmup_fraction, n_epochs)
-    losses = np.empty(n_epochs)
+    scored = scored_epochs(rounds, n_warmup)
+    losses = np.full(n_epochs, np.nan)
     best = None
     for epoch, rows in enumerate(rounds):
         # a diverging step overflows; it is reported just below instead
@@ -292,6 +320,9 @@ def _train_iteration(support_features, support_labels, calibration_features,
                 f"{epoch + 1}: the adaptor's weights are no longer finite. "
                 f"Lower learning_rate (now {config.learning_rate!r})."
             )
+        if not scored[epoch]:
+            progress.epoch(iteration, epoch, losses[epoch])
+            continue
         index, vectors, logits = index_support(adaptor, support_std,
                                                support_labels, factory)
         state, values = evaluate_calibration(
@@ -351,7 +382,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     ).sum()
     n_epochs = resolve_epochs(config.n_epochs, n_support, config.batch_size)
     search = resolve_search(config.search, n_support)
-    during_training = training_search(search)
+    keeps_index = keeps_training_index(search)
     progress = Progress(verbose, config.n_iterations, n_epochs)
     append = resolve_append(config.append_features, X)
     frozen_features = None
@@ -382,9 +413,9 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             support_features, support_labels, calibration_features,
             y_encoded[calibration_index], n_classes=len(classes), config=config,
             n_epochs=n_epochs, max_similarity=cap,
-            factory=support_factory(during_training, seed), rng=rng,
+            factory=training_factory(search, seed), rng=rng,
             progress=progress, iteration=iteration,
-            final_index=during_training != search,
+            final_index=not keeps_index,
         )
         candidate = (iteration, state, producer, support_index,
                      calibration_index, cap, seed)
@@ -397,8 +428,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
 
     def model_of(candidate):
         _, state, producer, support_index, calibration_index, cap, seed = candidate
-        final_factory = (None if during_training == search
-                         else support_factory(search, seed))
+        final_factory = None if keeps_index else support_factory(search, seed)
         state = _finish(state, cap, config.n_jobs, final_factory)
         return calibrated_model(
             classes=classes, producer=producer, adaptor=state.adaptor,

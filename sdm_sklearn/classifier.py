@@ -145,14 +145,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "auto" gives about 2000 mini-batch steps per iteration: 100 epochs
         for support splits up to 1,000 points (at the default batch size),
         fewer for larger ones, and never fewer than 5 (``n_epochs_`` has
-        the number).
+        the number). On large splits "auto" also bounds the searches: past
+        10,000 support points an epoch is a round of 10,000 of them, and
+        the warm-up rounds before the last are not scored; past 5,000
+        calibration points the epochs are scored on a stratified subset of
+        5,000 and the kept epoch is calibrated on all of them.
     warmup_fraction : float, default=0.5
         Fraction of each iteration's epochs, at the start, trained on plain
         cross-entropy (q = e - 2, d = 1 for every support point) before the
         SDM loss takes over: the first ``ceil(warmup_fraction * n_epochs)``
         epochs, and at least epoch 1. 0 is the paper's schedule (epoch 1
         only), 1 cross-entropy throughout. Every epoch, warm-up included,
-        is scored by the balanced SDM loss on the calibration split. The SDM
+        is scored by the balanced SDM loss on the calibration split (except
+        the warm-up rounds before the last on large splits, see
+        ``n_epochs``). The SDM
         loss weighs each support point's gradient by its d, which is small
         for the points farthest from the others, so an adaptor trained on it
         from epoch 2 on learns them slowly: on a panel of five data sets
@@ -187,16 +193,18 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "approximate" uses a pynndescent graph (optional dependency,
         ``pip install pynndescent``), much slower to build and
         to query than "faiss" in our measurements. "auto" uses "faiss" from
-        50,000 support points on when faiss is installed (else
-        "approximate" when pynndescent is), exact search below; see
+        30,000 support points on when faiss is installed (else
+        "approximate" from 50,000 when pynndescent is), exact search below; see
         ``benchmarks/README.md`` for the measurements.
         "dask" shards the support set over the workers of the running
         ``distributed`` client (``pip install distributed``;
         fit raises without a client) and gives exactly the answers of
         "exact"; a model pickled while the client runs searches exactly in
-        memory, without a cluster. With "faiss" or "approximate", the
-        per-epoch searches of training stay exact and the fitted model gets
-        the backend's index. ``search_`` records the choice.
+        memory, without a cluster. With "faiss", the per-epoch searches of
+        training probe 32 cells (their q only weigh and score the epochs);
+        with "approximate" they are exact. Either way the kept epoch is
+        calibrated with the fitted model's own index. ``search_`` records
+        the choice.
     conservative : bool, default=False
         Make ``predict_selective`` use the lower (DKW) variant, which the paper
         recommends for applications; ``predict_uncertainty`` reports both.
@@ -275,7 +283,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     n_epochs_ : int
         The number of epochs run per iteration.
     calibration_loss_ : ndarray of shape (n_iterations, `n_epochs_`)
-        Balanced SDM loss on the calibration split after every epoch.
+        Balanced SDM loss on the calibration split after every epoch; NaN
+        for the epochs that were not scored (the warm-up rounds before the
+        last on large splits, see ``n_epochs``).
     best_iteration_ : int
         The iteration the selected adaptor comes from.
     best_epoch_ : int

@@ -18,10 +18,13 @@ from test_similarity import brute_force_search
 from sdm_sklearn import SDMClassifier
 from sdm_sklearn._approximate import ApproximateSupport, FaissSupport, train_cells
 from sdm_sklearn._neighbors import (
-    APPROXIMATE_THRESHOLD,
+    APPROXIMATE_BACKENDS,
+    TRAINING_PROBES,
     ExactSupport,
+    keeps_training_index,
     resolve_search,
     support_factory,
+    training_factory,
 )
 
 
@@ -142,17 +145,26 @@ def _installed(monkeypatch, *present):
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
-@pytest.mark.parametrize("present, expected", [
-    (("faiss", "pynndescent"), "faiss"),
-    (("faiss",), "faiss"),
-    (("pynndescent",), "approximate"),
-    ((), "exact"),
+FAISS_FROM = APPROXIMATE_BACKENDS["faiss"][2]
+PYNNDESCENT_FROM = APPROXIMATE_BACKENDS["approximate"][2]
+
+
+@pytest.mark.parametrize("present, n_support, expected", [
+    (("faiss", "pynndescent"), FAISS_FROM - 1, "exact"),
+    (("faiss", "pynndescent"), FAISS_FROM, "faiss"),
+    (("faiss", "pynndescent"), PYNNDESCENT_FROM, "faiss"),
+    (("faiss",), FAISS_FROM, "faiss"),
+    (("pynndescent",), FAISS_FROM, "exact"),
+    (("pynndescent",), PYNNDESCENT_FROM - 1, "exact"),
+    (("pynndescent",), PYNNDESCENT_FROM, "approximate"),
+    ((), 10 * PYNNDESCENT_FROM, "exact"),
 ])
-def test_auto_switches_at_threshold(monkeypatch, present, expected):
+def test_auto_switches_at_each_backends_threshold(monkeypatch, present,
+                                                  n_support, expected):
     _installed(monkeypatch, *present)
-    assert resolve_search("auto", APPROXIMATE_THRESHOLD - 1) == "exact"
-    assert resolve_search("exact", 10 * APPROXIMATE_THRESHOLD) == "exact"
-    assert resolve_search("auto", APPROXIMATE_THRESHOLD) == expected
+    assert FAISS_FROM < PYNNDESCENT_FROM
+    assert resolve_search("auto", n_support) == expected
+    assert resolve_search("exact", n_support) == "exact"
 
 
 def test_factories():
@@ -163,6 +175,19 @@ def test_factories():
     factory = support_factory("faiss", 4)
     assert factory.func is FaissSupport
     assert factory.keywords == {"random_state": 4}
+
+
+def test_training_factories():
+    # pynndescent's graph is not rebuilt every epoch: training searches exactly
+    assert training_factory("approximate", 3) is ExactSupport
+    assert training_factory("exact", 3) is ExactSupport
+    factory = training_factory("faiss", 4)
+    assert factory.func is FaissSupport
+    assert factory.keywords == {"random_state": 4, "n_probe": TRAINING_PROBES}
+    assert TRAINING_PROBES < FaissSupport.N_PROBE
+    assert keeps_training_index("exact") and keeps_training_index("dask")
+    assert not keeps_training_index("faiss")
+    assert not keeps_training_index("approximate")
 
 
 @pytest.mark.parametrize("search, present, message", [
@@ -369,6 +394,26 @@ def test_classifier_with_faiss_search_matches_exact_closely(faiss):
     assert np.mean(exact.predict(X) == cells.predict(X)) >= 0.95
     frame = cells.predict_uncertainty(X)
     assert frame["q"].ge(0).all() and frame["d"].between(0, 1).all()
+
+
+def test_faiss_fit_calibrates_with_the_models_own_cells(faiss, monkeypatch):
+    import sdm_sklearn._neighbors as neighbors
+
+    # training probes one cell; the fitted model probes all of its cells
+    monkeypatch.setattr(neighbors, "TRAINING_PROBES", 1)
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(loc=c, size=(150, 5)) for c in (-2, 0, 2)])
+    y = np.repeat([0, 1, 2], 150)
+    clf = SDMClassifier(search="faiss", n_iterations=2, n_epochs=4, alpha=0.8,
+                        random_state=0).fit(X, y)
+    support = clf._model.index.support
+    assert len(support.centroids) > 1
+    assert support.n_probe == min(FaissSupport.N_PROBE, len(support.centroids))
+    # the stored calibration is what the fitted model computes for those rows
+    record = clf._model.calibration
+    frame = clf.predict_uncertainty(X[np.asarray(clf.calibration_ids_)])
+    assert_array_equal(frame["rescaled_similarity"], record.rescaled_similarity)
+    assert_array_equal(frame["prediction"], clf.classes_[record.predictions])
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from sdm_sklearn._neighbors import ExactSupport
-from sdm_sklearn._similarity import similarity_block
+from sdm_sklearn._similarity import norm_bound, similarity_block
 
 
 def brute_force_search(support, good, queries, predictions, max_similarity,
@@ -77,9 +77,13 @@ def kernel_search(support, good, queries, predictions, max_similarity,
     bounds = np.searchsorted(good[order], np.arange(-1, n_labels + 1))
     q = np.zeros(n_queries, dtype=np.int64)
     nearest = np.zeros(n_queries, dtype=np.int64)
+    sq_norms = np.einsum("ij,ij->i", support, support)
     similarity_block(
         queries @ support.T,
-        np.einsum("ij,ij->i", support, support),
+        sq_norms,
+        queries,
+        support,
+        norm_bound(sq_norms, support.shape[1]),
         order.astype(np.int64),
         bounds.astype(np.int64),
         np.asarray(predictions, dtype=np.int64),
@@ -87,6 +91,7 @@ def kernel_search(support, good, queries, predictions, max_similarity,
         max_similarity,
         q,
         nearest,
+        np.empty(n_queries),
     )
     return q, np.where(nearest >= 0, order[nearest], -1)
 
@@ -269,3 +274,83 @@ def test_with_points_extends_a_new_support_set():
     assert_array_equal(q, [1, 1])
     assert_array_equal(nearest, [0, 1])
     assert_array_equal(d_nearest, [0.5, 0.5])
+
+
+# ------------------------------------------------ canonical decisions
+
+
+def _twins(n_dims, seed):
+    """Float points, each twice: once good for class 0, once good for none.
+
+    Every good point ties exactly with a bad twin, so q is 0 for every query
+    and its nearest point is a bad twin: answers that the last bits of a
+    BLAS product would otherwise decide, differently by row and column
+    position (OpenBLAS's Haswell sgemm kernel rounds rows six apart
+    differently).
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(150, n_dims)).astype(np.float32)
+    support = np.concatenate([base, base])
+    good = np.concatenate([np.zeros(150, dtype=np.int64),
+                           np.full(150, -1, dtype=np.int64)])
+    shuffle = rng.permutation(300)
+    support, good = support[shuffle], good[shuffle]
+    queries = (base[rng.integers(0, 150, size=97)]
+               + rng.normal(scale=1e-3, size=(97, n_dims))).astype(np.float32)
+    return support, good, queries
+
+
+def _assert_tied_twins_answered_canonically(index, support, good, queries):
+    predictions = np.zeros(len(queries), dtype=np.int64)
+    q, nearest, d_nearest = index.search(queries, predictions, 1000)
+    expected = brute_force_search(support, good, queries, predictions, 1000)
+    assert_array_equal(q, 0)
+    assert_array_equal(q, expected[0])
+    assert_array_equal(nearest, expected[1])
+    assert np.all(good[nearest] == -1)
+    np.testing.assert_allclose(d_nearest, expected[2], rtol=1e-12)
+    # the same rows at every position of the block, among other rows
+    for shift in range(1, 13):
+        rolled = np.roll(queries, shift, axis=0)
+        answers = index.search(rolled, predictions, 1000)
+        for got, want in zip(answers, (q, nearest, d_nearest), strict=True):
+            assert_array_equal(np.roll(got, -shift), want)
+
+
+@pytest.mark.parametrize("n_dims", [8, 100])
+def test_exact_ties_are_pessimistic_at_every_position(n_dims):
+    support, good, queries = _twins(n_dims, seed=n_dims)
+    _assert_tied_twins_answered_canonically(ExactSupport(support, good),
+                                            support, good, queries)
+
+
+@pytest.mark.parametrize("n_dims", [8, 100])
+def test_faiss_ties_are_pessimistic_at_every_position(n_dims):
+    pytest.importorskip("faiss")
+    from sdm_sklearn._approximate import FaissSupport
+
+    support, good, queries = _twins(n_dims, seed=n_dims)
+    # every cell probed: exact over the whole set, so the brute force holds
+    cells = FaissSupport(support, good, random_state=0, n_cells=6, n_probe=6)
+    _assert_tied_twins_answered_canonically(cells, support, good, queries)
+    # fewer cells probed: answers still independent of the row's position
+    few = FaissSupport(support, good, random_state=0, n_cells=12, n_probe=3)
+    predictions = np.zeros(len(queries), dtype=np.int64)
+    answers = few.search(queries, predictions, 1000)
+    for shift in (1, 5, 6, 7):
+        rolled = few.search(np.roll(queries, shift, axis=0), predictions, 1000)
+        for got, want in zip(rolled, answers, strict=True):
+            assert_array_equal(np.roll(got, -shift), want)
+
+
+def test_nearest_is_canonical_at_every_position():
+    support, good, queries = _twins(100, seed=5)
+    index = ExactSupport(support, good)
+    indices, distances = index.nearest(queries, 3)
+    for shift in range(1, 13):
+        rolled = index.nearest(np.roll(queries, shift, axis=0), 3)
+        assert_array_equal(np.roll(rolled[0], -shift, axis=0), indices)
+        assert_array_equal(np.roll(rolled[1], -shift, axis=0), distances)
+    # twins tie: the smaller index comes first
+    assert np.all(indices[:, 0] < indices[:, 1])
+    assert_array_equal(distances[:, 0], distances[:, 1])

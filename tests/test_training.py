@@ -17,7 +17,9 @@ from sdm_sklearn._training import (
     TrainingConfig,
     _train_iteration,
     epoch_rows,
+    scored_epochs,
     selection_rows,
+    warmup_epochs,
 )
 
 CLASS_SIZES = [2, 3, 10, 7]
@@ -279,6 +281,45 @@ def test_selection_rows_are_stratified():
     assert counts[1] == 50  # a small class is kept whole
     assert abs(len(rows) - _training.SELECTION_ROWS) < 200
     assert selection_rows(labels[:100], np.random.default_rng(0)) is None
+
+
+def test_scored_epochs_leave_out_the_early_warmup_rounds():
+    assert scored_epochs([None] * 6, 3).all()
+    rounds = [np.arange(4)] * 6
+    assert_array_equal(scored_epochs(rounds, 3), [0, 0, 1, 1, 1, 1])
+    assert_array_equal(scored_epochs(rounds, 1), [1] * 6)
+    # cross-entropy throughout: the last epoch alone is scored
+    assert_array_equal(scored_epochs(rounds, 6), [0, 0, 0, 0, 0, 1])
+
+
+# a round of 60 support points leaves no region; the schedule is the point
+@pytest.mark.filterwarnings(
+    "ignore::sdm_sklearn.exceptions.NoHighReliabilityRegionWarning")
+def test_unscored_warmup_rounds_are_neither_indexed_nor_kept(monkeypatch):
+    from sdm_sklearn import SDMClassifier
+
+    monkeypatch.setattr(training_module, "ROUND_ROWS", 60)
+    indexed = []
+    original = training_module.index_support
+
+    def counting_index(*args, **kwargs):
+        indexed.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "index_support", counting_index)
+    X, y = make_classification(n_samples=400, n_features=6, n_informative=4,
+                               n_redundant=0, n_classes=3, random_state=1)
+    clf = SDMClassifier(n_iterations=1, warmup_fraction=0.3, alpha=0.8,
+                        random_state=0).fit(X, y)
+    n_warmup = warmup_epochs(0.3, clf.n_epochs_)
+    losses = clf.calibration_loss_[0]
+    assert 1 < n_warmup < clf.n_epochs_
+    assert np.isnan(losses[: n_warmup - 1]).all()
+    assert np.isfinite(losses[n_warmup - 1 :]).all()
+    assert len(indexed) == clf.n_epochs_ - (n_warmup - 1)
+    # the lowest scored loss is kept, later epochs winning ties
+    best = clf.n_epochs_ - 1 - np.nanargmin(losses[::-1])
+    assert clf.best_epoch_ == best
 
 
 def test_large_split_schedule_keeps_the_final_calibration_exact(monkeypatch):
