@@ -710,31 +710,66 @@ class FaissSupport:
         return q, nearest, d_nearest
 
     def _nearest_block(self, queries32, k):
-        """Positions of the ``k`` best-scoring points in the probed cells."""
+        """Candidates for the ``k`` canonically nearest points of each query.
+
+        Every point of the probed cells (of all cells where those hold
+        fewer than ``k``) whose score may place it among the ``k`` nearest
+        (:mod:`sdm_sklearn._similarity`): the best scores, in a heap that
+        doubles until the points left out of it score more than two bands
+        above the ``k``-th.
+
+        Returns
+        -------
+        candidates : ndarray of shape (n_queries, n_candidates), int64
+            Positions in the sorted support set, ``-1`` padding.
+        """
         n_rows = len(queries32)
-        heap = np.full((n_rows, k), np.inf)
-        heap_items = np.full((n_rows, k), -1, dtype=np.int64)
-        heap_size = np.zeros(n_rows, dtype=np.int64)
+        bands = np.empty(n_rows)
+        row_bands(queries32, self.max_norm, bands)
+        cells = {False: self._probes(queries32, self.n_probe)}
+        wide = np.zeros(n_rows, dtype=bool)
+        candidates = [None] * n_rows
+        pending = np.arange(n_rows)
+        capacity = min(2 * k, self.n_support)
+        while len(pending):
+            heap = np.full((n_rows, capacity), np.inf)
+            heap_items = np.full((n_rows, capacity), -1, dtype=np.int64)
+            heap_size = np.zeros(n_rows, dtype=np.int64)
 
-        def offer(cell, rows, products, cell_queries):
-            _nearest_cell(products, rows, self.cell_bounds[cell], self.sq_norms,
-                          heap, heap_items, heap_size)
+            def offer(cell, rows, products, cell_queries):
+                _nearest_cell(products, rows, self.cell_bounds[cell],
+                              self.sq_norms, heap, heap_items, heap_size)
 
-        probes = self._probes(queries32, self.n_probe)
-        self._visit_cells(queries32, probes, np.arange(n_rows), offer)
-        short = np.flatnonzero(heap_size < k)
-        if len(short):  # too few points in the probed cells: search them all
-            heap[short], heap_items[short], heap_size[short] = np.inf, -1, 0
-            everything = self._probes(queries32, len(self.centroids))
-            self._visit_cells(queries32, everything, short, offer)
-        return heap_items
+            for all_cells in (False, True):
+                rows = pending[wide[pending] == all_cells]
+                if all_cells and len(rows) and True not in cells:
+                    cells[True] = self._probes(queries32, len(self.centroids))
+                self._visit_cells(queries32, cells.get(all_cells), rows, offer)
+                short = pending[~wide[pending] & (heap_size[pending] < k)]
+                if not all_cells and len(short):
+                    # too few points in the probed cells: search them all
+                    heap[short], heap_items[short], heap_size[short] = (
+                        np.inf, -1, 0)
+                    wide[short] = True
+            kth = np.partition(heap[pending], k - 1, axis=1)[:, k - 1]
+            done = ((heap_size[pending] < capacity)
+                    | (heap[pending].max(axis=1) > kth + 2.0 * bands[pending]))
+            for row in pending[done]:
+                candidates[row] = heap_items[row, : heap_size[row]]
+            pending = pending[~done]
+            capacity *= 2
+        out = np.full((n_rows, max(map(len, candidates), default=0)), -1,
+                      dtype=np.int64)
+        for row, found in enumerate(candidates):
+            out[row, : len(found)] = found
+        return out
 
     def nearest(self, queries, n_neighbors, *, n_jobs=1):
         """Approximate nearest support points; see :meth:`ExactSupport.nearest
         <sdm_sklearn._neighbors.ExactSupport.nearest>`.
 
-        The best-scoring points of the probed cells, ranked by float64
-        distance (all cells when the probed ones hold fewer than
+        The nearest points of the probed cells by canonical distance, ties
+        by index (all cells when the probed ones hold fewer than
         ``n_neighbors`` points).
         """
         queries32 = as_search_array(queries)

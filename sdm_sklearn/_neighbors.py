@@ -106,7 +106,8 @@ def rank_candidates(queries, support_vectors, candidates, n_neighbors,
     queries : ndarray of shape (n_queries, n_dims)
     support_vectors : ndarray of shape (n_support, n_dims)
     candidates : ndarray of shape (n_queries, n_candidates), int
-        Rows of ``support_vectors`` to rank for each query.
+        Rows of ``support_vectors`` to rank for each query; ``-1`` pads
+        (every query has at least ``n_neighbors`` others).
     n_neighbors : int
     indices : ndarray of shape (n_support,), default=None
         Support index of every row of ``support_vectors`` (None: the row).
@@ -124,11 +125,13 @@ def rank_candidates(queries, support_vectors, candidates, n_neighbors,
     for start in range(0, n_queries, group):
         stop = min(start + group, n_queries)
         part = candidates[start:stop]
-        rows = np.repeat(np.arange(start, stop), n_candidates)
-        distances = exact_distances(
-            np.asarray(queries)[rows], support_vectors, part.ravel()
-        ).reshape(part.shape)
-        labels = part if indices is None else indices[part]
+        valid = part >= 0
+        rows = np.repeat(np.arange(start, stop), n_candidates)[valid.ravel()]
+        distances = np.full(part.shape, np.inf)
+        distances[valid] = exact_distances(np.asarray(queries)[rows],
+                                           support_vectors, part[valid])
+        labels = np.where(valid, part if indices is None
+                          else indices[np.maximum(part, 0)], -1)
         order = np.lexsort((labels, distances), axis=1)[:, :n_neighbors]
         out_indices[start:stop] = np.take_along_axis(labels, order, axis=1)
         out_distances[start:stop] = np.take_along_axis(distances, order, axis=1)

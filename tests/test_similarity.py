@@ -354,3 +354,29 @@ def test_nearest_is_canonical_at_every_position():
     # twins tie: the smaller index comes first
     assert np.all(indices[:, 0] < indices[:, 1])
     assert_array_equal(distances[:, 0], distances[:, 1])
+
+
+def test_faiss_nearest_is_canonical_at_every_position():
+    pytest.importorskip("faiss")
+    from sdm_sklearn._approximate import FaissSupport
+
+    support, good, queries = _twins(100, seed=5)
+    # 40 copies of one point: the 3 nearest of a query at it tie 40 ways,
+    # more than the first heap holds
+    copies = np.repeat(queries[:1], 40, axis=0)
+    support = np.concatenate([support, copies])
+    good = np.concatenate([good, np.zeros(40, dtype=np.int64)])
+    cells = FaissSupport(support, good, random_state=0, n_cells=8, n_probe=3)
+    exact = ExactSupport(support, good)
+    indices, distances = cells.nearest(queries, 3)
+    assert_array_equal(indices[0], [300, 301, 302])
+    assert_array_equal(distances[0], 0.0)
+    for shift in range(1, 13):
+        rolled = cells.nearest(np.roll(queries, shift, axis=0), 3)
+        assert_array_equal(np.roll(rolled[0], -shift, axis=0), indices)
+        assert_array_equal(np.roll(rolled[1], -shift, axis=0), distances)
+    # probing every cell, the answers are exact search's
+    every = FaissSupport(support, good, random_state=0, n_cells=8, n_probe=8)
+    for got, want in zip(every.nearest(queries, 3), exact.nearest(queries, 3),
+                         strict=True):
+        assert_array_equal(got, want)
