@@ -40,8 +40,9 @@ BLOCK_BYTES_PER_DIM = 128 * 2**10
 # these bounds): every call pays for at least one whole block, so the upper
 # bound keeps the cost of predicting a single row small.
 MAX_BLOCK_ROWS = 1024
-# Memory for the float64 differences that rank the candidates of
-# ``nearest``: queries are ranked in groups that fit in it.
+# Memory for the query rows repeated per candidate (at most 8 bytes per
+# dimension) that rank the candidates of ``nearest``: queries are ranked in
+# groups that fit in it.
 RANKING_BYTES = 16 * 2**20
 
 
@@ -96,9 +97,9 @@ def exact_distances(queries, support_vectors, indices):
 
 def rank_candidates(queries, support_vectors, candidates, n_neighbors,
                     indices=None):
-    """The ``n_neighbors`` nearest of candidate rows, by exact distance.
+    """The ``n_neighbors`` nearest of candidate rows, by canonical distance.
 
-    Queries are ranked in groups whose float64 differences fit in
+    Queries are ranked in groups whose repeated query rows fit in
     ``RANKING_BYTES``, so memory stays bounded by the output.
 
     Parameters
@@ -251,10 +252,13 @@ class ExactSupport:
             row_bands(queries32[start:stop], self.max_norm, bands)
             # the canonical k nearest score at most 2 bands above the k-th
             # smallest score (sdm_sklearn._similarity): rank all of those
-            kth = np.partition(scores, k - 1, axis=1)[:, k - 1]
-            width = int(np.max(np.sum(scores <= (kth + 2.0 * bands)[:, None],
+            positions = np.argpartition(scores, k - 1, axis=1)
+            kth = np.take_along_axis(scores, positions[:, k - 1 : k], axis=1)
+            width = int(np.max(np.sum(scores <= kth + 2.0 * bands[:, None],
                                       axis=1)))
-            positions = np.argpartition(scores, width - 1, axis=1)[:, :width]
+            if width > k:
+                positions = np.argpartition(scores, width - 1, axis=1)
+            positions = positions[:, :width]
             indices[start:stop], distances[start:stop] = rank_candidates(
                 queries32[start:stop], self.sorted_vectors, positions, k,
                 self.order,
