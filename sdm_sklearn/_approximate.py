@@ -736,7 +736,8 @@ class FaissSupport:
             heap_items = np.full((n_rows, capacity), -1, dtype=np.int64)
             heap_size = np.zeros(n_rows, dtype=np.int64)
 
-            def offer(cell, rows, products, cell_queries):
+            def offer(cell, rows, products, cell_queries, heap=heap,
+                      heap_items=heap_items, heap_size=heap_size):
                 _nearest_cell(products, rows, self.cell_bounds[cell],
                               self.sq_norms, heap, heap_items, heap_size)
 
