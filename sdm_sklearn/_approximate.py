@@ -22,6 +22,7 @@ from ._blocks import ROW_MULTIPLE, for_each_block, padded_block
 from ._neighbors import as_search_array, exact_distances, rank_candidates
 from ._similarity import (
     canonical_nearest,
+    canonical_nearest_outside,
     count_closer,
     norm_bound,
     product_score,
@@ -254,15 +255,11 @@ def _scan_cell(products, queries, rows, cell_start, bounds, sq_norms, points,
         stop = bounds[predictions[i] + 2]
         _skip_self(products, r, self_positions[i] - cell_start)
         sq_norm, band = score_band(queries, r, max_norm)
-        limit = score_limit(bad_distance[i], sq_norm, band)
-        bad, bad_j = canonical_nearest(products, cell_norms, queries, r,
-                                       cell_points, cell_original, 0, start,
-                                       band, np.inf, -1, limit)
-        bad, bad_j = canonical_nearest(products, cell_norms, queries, r,
-                                       cell_points, cell_original, stop,
-                                       cell_size, band, bad, bad_j,
-                                       min(limit, score_limit(bad, sq_norm,
-                                                              band)))
+        bad, bad_j = canonical_nearest_outside(
+            products, cell_norms, queries, r, cell_points, cell_original,
+            start, stop, sq_norm, band,
+            score_limit(bad_distance[i], sq_norm, band),
+        )
         if bad_j >= 0:
             bad_j += cell_start
         bad, bad_j = _merge_best(bad_distance[i], bad_position[i], bad, bad_j,
@@ -574,8 +571,8 @@ class FaissSupport:
             for row in np.flatnonzero(near.sum(axis=1) > open_slots):
                 candidates = np.flatnonzero(near[row])
                 distances = exact_distances(
-                    np.repeat(block[row : row + 1], len(candidates), axis=0),
-                    self.centroids, candidates,
+                    block, self.centroids, candidates,
+                    rows=np.full(len(candidates), row),
                 )
                 picked = candidates[np.lexsort((candidates, distances))]
                 chosen[row] = np.concatenate(

@@ -40,9 +40,9 @@ BLOCK_BYTES_PER_DIM = 128 * 2**10
 # these bounds): every call pays for at least one whole block, so the upper
 # bound keeps the cost of predicting a single row small.
 MAX_BLOCK_ROWS = 1024
-# Memory for the query rows repeated per candidate (at most 8 bytes per
-# dimension) that rank the candidates of ``nearest``: queries are ranked in
-# groups that fit in it.
+# Memory for each of the per-candidate arrays (8 bytes a candidate: query
+# row, distance, index, order) that rank the candidates of ``nearest``:
+# queries are ranked in groups whose arrays fit in it.
 RANKING_BYTES = 16 * 2**20
 
 
@@ -70,8 +70,8 @@ def good_classes(predictions, labels):
     return np.where(predictions == labels, predictions, -1).astype(np.int64)
 
 
-def exact_distances(queries, support_vectors, indices):
-    """Canonical Euclidean distances between each query and one support row.
+def exact_distances(queries, support_vectors, indices, rows=None):
+    """Canonical Euclidean distances of (query, support row) pairs.
 
     The square roots of :func:`sdm_sklearn._similarity.squared_distance`, a
     function of the two vectors alone.
@@ -80,18 +80,23 @@ def exact_distances(queries, support_vectors, indices):
     ----------
     queries : ndarray of shape (n_queries, n_dims)
     support_vectors : ndarray of shape (n_support, n_dims)
-    indices : ndarray of shape (n_queries,), int
-        Row of ``support_vectors`` paired with each query.
+    indices : ndarray of shape (n_pairs,), int
+        Row of ``support_vectors`` of each pair.
+    rows : ndarray of shape (n_pairs,), int, default=None
+        Row of ``queries`` of each pair (None: row ``i`` for pair ``i``).
 
     Returns
     -------
-    distances : ndarray of shape (n_queries,)
+    distances : ndarray of shape (n_pairs,)
     """
     from ._similarity import pair_squared_distances
 
+    indices = np.asarray(indices, dtype=np.int64)
+    rows = (np.arange(len(indices)) if rows is None
+            else np.asarray(rows, dtype=np.int64))
     sq_distances = np.empty(len(indices))
-    pair_squared_distances(np.asarray(queries), support_vectors,
-                           np.asarray(indices, dtype=np.int64), sq_distances)
+    pair_squared_distances(np.asarray(queries), rows, support_vectors, indices,
+                           sq_distances)
     return np.sqrt(sq_distances)
 
 
@@ -99,7 +104,7 @@ def rank_candidates(queries, support_vectors, candidates, n_neighbors,
                     indices=None):
     """The ``n_neighbors`` nearest of candidate rows, by canonical distance.
 
-    Queries are ranked in groups whose repeated query rows fit in
+    Queries are ranked in groups whose per-candidate arrays fit in
     ``RANKING_BYTES``, so memory stays bounded by the output.
 
     Parameters
@@ -118,9 +123,9 @@ def rank_candidates(queries, support_vectors, candidates, n_neighbors,
     indices, distances : ndarray of shape (n_queries, n_neighbors)
         Support indices sorted by canonical distance, ties by index.
     """
+    queries = np.asarray(queries)
     n_queries, n_candidates = candidates.shape
-    n_dims = support_vectors.shape[1]
-    group = max(1, RANKING_BYTES // (8 * max(n_candidates * n_dims, 1)))
+    group = max(1, RANKING_BYTES // (8 * max(n_candidates, 1)))
     out_indices = np.empty((n_queries, n_neighbors), dtype=np.int64)
     out_distances = np.empty((n_queries, n_neighbors))
     for start in range(0, n_queries, group):
@@ -129,8 +134,8 @@ def rank_candidates(queries, support_vectors, candidates, n_neighbors,
         valid = part >= 0
         rows = np.repeat(np.arange(start, stop), n_candidates)[valid.ravel()]
         distances = np.full(part.shape, np.inf)
-        distances[valid] = exact_distances(np.asarray(queries)[rows],
-                                           support_vectors, part[valid])
+        distances[valid] = exact_distances(queries, support_vectors,
+                                           part[valid], rows=rows)
         labels = np.where(valid, part if indices is None
                           else indices[np.maximum(part, 0)], -1)
         order = np.lexsort((labels, distances), axis=1)[:, :n_neighbors]

@@ -55,10 +55,10 @@ def squared_distance(queries, row, points, column):
 
 
 @njit(cache=True, nogil=True)
-def pair_squared_distances(queries, points, columns, out):
-    """``out[i] = squared_distance(queries, i, points, columns[i])``."""
+def pair_squared_distances(queries, rows, points, columns, out):
+    """``out[i] = squared_distance(queries, rows[i], points, columns[i])``."""
     for i in range(len(columns)):
-        out[i] = squared_distance(queries, i, points, columns[i])
+        out[i] = squared_distance(queries, rows[i], points, columns[i])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -146,6 +146,25 @@ def canonical_nearest(products, sq_norms, queries, row, points, original,
 
 
 @njit(cache=True, nogil=True, inline="always")
+def canonical_nearest_outside(products, sq_norms, queries, row, points,
+                              original, start, stop, sq_norm, band, limit):
+    """:func:`canonical_nearest` over every column but ``start:stop``.
+
+    The points that are not good for a query predicted ``c`` lie on both
+    sides of ``c``'s group ``start:stop``; ``sq_norm`` and ``band`` come
+    from :func:`score_band`.
+    """
+    best, best_j = canonical_nearest(products, sq_norms, queries, row, points,
+                                     original, 0, start, band, np.inf, -1,
+                                     limit)
+    return canonical_nearest(
+        products, sq_norms, queries, row, points, original, stop,
+        products.shape[1], band, best, best_j,
+        min(limit, score_limit(best, sq_norm, band)),
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
 def score_limit(sq_distance, sq_norm, band):
     """The largest score of a point that may be as close as ``sq_distance``.
 
@@ -203,14 +222,10 @@ def norm_bound(sq_norms, n_dims):
 def _row_minima(products, sq_norms, queries, row, points, max_norm, original,
                 start, stop):
     """Canonical nearest bad and good columns of one row (see below)."""
-    n_columns = products.shape[1]
     sq_norm, band = score_band(queries, row, max_norm)
-    bad, bad_j = canonical_nearest(products, sq_norms, queries, row, points,
-                                   original, 0, start, band, np.inf, -1,
-                                   np.inf)
-    bad, bad_j = canonical_nearest(products, sq_norms, queries, row, points,
-                                   original, stop, n_columns, band, bad, bad_j,
-                                   score_limit(bad, sq_norm, band))
+    bad, bad_j = canonical_nearest_outside(products, sq_norms, queries, row,
+                                           points, original, start, stop,
+                                           sq_norm, band, np.inf)
     good, good_j = canonical_nearest(products, sq_norms, queries, row, points,
                                      original, start, stop, band, np.inf, -1,
                                      np.inf)
