@@ -13,6 +13,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+from scipy.special import bdtr
 
 
 def class_distance_values(d_nearest, y, q, n_classes):
@@ -297,3 +298,241 @@ def admit(q_prime, predicted_probability, predictions, min_rescaled_similarity,
         & (q_prime >= min_rescaled_similarity)
         & (predicted_probability >= thresholds[predictions])
     )
+
+
+
+# Where the certified sequence of thresholds starts (see certified_thresholds):
+# at the largest q' whose region holds this fraction of every predicted
+# class's in-distribution calibration points.
+CERTIFIED_START_FRACTION = 0.5
+
+
+def zero_error_count(alpha, confidence):
+    """The fewest points a cell needs to certify ``alpha`` with no error.
+
+    ``ceil(ln(1 - confidence) / ln(alpha))``: with fewer, even a cell whose
+    every point is right has a binomial p-value above ``1 - confidence``
+    (59 at 0.95 / 0.95, 29 at 0.9 / 0.95).
+
+    Parameters
+    ----------
+    alpha : float
+        In ``(0.5, 1]``.
+    confidence : float
+        In ``(0, 1)``.
+
+    Returns
+    -------
+    count : int or float
+        ``inf`` for ``alpha = 1`` (no count suffices).
+    """
+    if alpha >= 1.0:
+        return math.inf
+    count = math.log1p(-confidence) / math.log(alpha)
+    # a count that is a whole number up to rounding needs no extra point
+    return max(1, math.ceil(count - 1e-9))
+
+
+def _cells_pass(n, n_wrong, alpha, confidence):
+    """Exact one-sided binomial tests of "accuracy below alpha".
+
+    A cell of ``n`` points with ``n_wrong`` errors passes when
+    ``P(Binomial(n, 1 - alpha) <= n_wrong) <= 1 - confidence``; an empty
+    cell never passes.
+    """
+    n = np.asarray(n, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        p_value = bdtr(np.asarray(n_wrong, dtype=np.int64), n, 1.0 - alpha)
+    return (n > 0) & (p_value <= 1.0 - confidence)
+
+
+def certified_thresholds(q_prime, probabilities, y, levels, confidence):
+    """q'_min of the certified region at every level (see the method page).
+
+    At level ``a`` the candidate regions are ``R_a(t) = {floor(q') > 0,
+    q' >= t, SDM(z')_yhat >= a}`` for the distinct calibration values ``t``
+    of q'. ``R_a(t)`` passes when, for every class ``c``, the calibration
+    points of true class ``c`` in it and those predicted ``c`` both reject
+    "accuracy below a" in an exact binomial test at level ``1 -
+    confidence`` (an intersection-union test). The candidates are tested in
+    a fixed sequence of decreasing ``t`` from a start chosen without labels
+    or levels: the largest ``t`` whose ``{floor(q') > 0, q' >= t}`` holds
+    ``CERTIFIED_START_FRACTION`` of every predicted class's in-distribution
+    points. The level's own threshold is the last candidate passing before
+    the first failure (none when the start fails). Every candidate from
+    the start down to it passed, so raising it to the largest own
+    threshold of a lower level keeps it certified; that makes the regions
+    nested: a point admitted at a level is admitted at every lower one.
+
+    Parameters
+    ----------
+    q_prime : ndarray of shape (n_samples,)
+        Rescaled similarity of the calibration points.
+    probabilities : ndarray of shape (n_samples, n_classes)
+        Their SDM outputs.
+    y : ndarray of shape (n_samples,)
+        Encoded true labels.
+    levels : sequence of float
+        Targets in ``(0.5, 1]``.
+    confidence : float
+        In ``(0, 1)``.
+
+    Returns
+    -------
+    thresholds : ndarray of shape (n_levels,)
+        q'_min per level, in the order of ``levels``; ``inf`` where no
+        region exists.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    n_classes = probabilities.shape[1]
+    predictions = np.argmax(probabilities, axis=1)
+    p_hat = probabilities[np.arange(len(y)), predictions]
+    inside = np.flatnonzero(np.floor(q_prime) > 0)
+    own = np.full(len(levels), np.inf)
+    if len(inside):
+        order = inside[np.argsort(-q_prime[inside], kind="stable")]
+        q_sorted = q_prime[order]
+        # the region of a candidate t is the prefix of `order` ending at
+        # the last point with q' == t
+        ends = np.flatnonzero(np.r_[q_sorted[1:] != q_sorted[:-1], True])
+        predicted, true = predictions[order], y[order]
+        wrong = predicted != true
+        start_ok = np.ones(len(ends), dtype=bool)
+        for c in range(n_classes):
+            n_predicted = np.cumsum(predicted == c)[ends]
+            start_ok &= n_predicted >= CERTIFIED_START_FRACTION * n_predicted[-1]
+        start = int(np.argmax(start_ok))  # it holds at the last candidate
+        for k, level in enumerate(levels):
+            admissible = p_hat[order] >= level
+            passing = np.ones(len(ends) - start, dtype=bool)
+            for c in range(n_classes):
+                for member in (predicted == c, true == c):
+                    member = member & admissible
+                    n = np.cumsum(member)[ends[start:]]
+                    n_wrong = np.cumsum(member & wrong)[ends[start:]]
+                    passing &= _cells_pass(n, n_wrong, level, confidence)
+            if passing[0]:
+                last = len(passing) - 1 if passing.all() else np.argmin(passing) - 1
+                own[k] = q_sorted[ends[start + last]]
+    # nested: the largest finite own threshold of the level and those below
+    thresholds = np.full(len(levels), np.inf)
+    for k, level in enumerate(levels):
+        if np.isfinite(own[k]):
+            thresholds[k] = own[(levels <= level) & np.isfinite(own)].max()
+    return thresholds
+
+
+def region_ladder(q_prime, probabilities, y, levels, confidence):
+    """The regions of a descending ladder of levels, nested.
+
+    A point is admitted at a level when the region of that level or of any
+    higher one admits it (see :func:`admit_at`), so that a point admitted at
+    a level is admitted at every lower one.
+
+    - ``confidence`` given: each level's certified region
+      (:func:`certified_thresholds`), with the class thresholds equal to
+      the level. These are nested by construction.
+    - ``confidence=None``: the paper's Alg. 1 at each level, fitted top down
+      on the calibration points not admitted at a higher level (the
+      construction of the reference implementation).
+
+    Parameters
+    ----------
+    q_prime : ndarray of shape (n_samples,)
+    probabilities : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,)
+        Encoded true labels.
+    levels : sequence of float
+        Distinct targets in ``(0.5, 1]``, in decreasing order.
+    confidence : float or None
+
+    Returns
+    -------
+    regions : tuple of (float, ndarray)
+        ``(q'_min, psi)`` per level, in the order of ``levels``.
+    """
+    n_classes = probabilities.shape[1]
+    if confidence is not None:
+        q_mins = certified_thresholds(q_prime, probabilities, y, levels,
+                                      confidence)
+        return tuple(
+            (float(q_min), np.full(n_classes, level if np.isfinite(q_min)
+                                   else np.inf))
+            for q_min, level in zip(q_mins, levels, strict=True)
+        )
+    predictions = np.argmax(probabilities, axis=1)
+    p_hat = probabilities[np.arange(len(y)), predictions]
+    admitted = np.zeros(len(y), dtype=bool)
+    regions = []
+    for level in levels:
+        rest = ~admitted
+        q_min, psi = high_reliability_region(
+            q_prime[rest], probabilities[rest], y[rest], level
+        )
+        regions.append((q_min, psi))
+        admitted |= admit(q_prime, p_hat, predictions, q_min, psi)
+    return tuple(regions)
+
+
+def admit_at(q_prime, predicted_probability, predictions, regions):
+    """Admission by any of several regions (a level and those above it).
+
+    Parameters
+    ----------
+    q_prime, predicted_probability, predictions : ndarray of shape (n_samples,)
+    regions : sequence of (float, ndarray)
+        ``(q'_min, psi)`` pairs.
+
+    Returns
+    -------
+    admitted : ndarray of shape (n_samples,), bool
+    """
+    admitted = np.zeros(len(q_prime), dtype=bool)
+    for q_min, thresholds in regions:
+        admitted |= admit(q_prime, predicted_probability, predictions, q_min,
+                          thresholds)
+    return admitted
+
+
+# The reasons of rejection_reasons, in code order.
+REASONS = (
+    "admitted",
+    "out_of_distribution",
+    "no_region",
+    "below_region",
+    "below_class_threshold",
+)
+
+
+def rejection_reasons(q_prime, predicted_probability, predictions, admitted,
+                      min_rescaled_similarity, thresholds):
+    """Why each point is rejected (codes into :data:`REASONS`).
+
+    The first that applies: ``admitted``; ``out_of_distribution``
+    (``floor(q') = 0``); ``no_region`` (no region exists at the level);
+    ``below_region`` (``q' < q'_min``); ``below_class_threshold``
+    (``SDM(z')_yhat < psi_yhat``).
+
+    Parameters
+    ----------
+    q_prime, predicted_probability, predictions : ndarray of shape (n_samples,)
+    admitted : ndarray of shape (n_samples,), bool
+    min_rescaled_similarity : float
+        q'_min of the level.
+    thresholds : ndarray of shape (n_classes,)
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples,), int8
+    """
+    codes = np.select(
+        [
+            admitted,
+            np.floor(q_prime) == 0,
+            np.full(len(q_prime), not np.isfinite(min_rescaled_similarity)),
+            q_prime < min_rescaled_similarity,
+        ],
+        [0, 1, 2, 3],
+        default=4,
+    )
+    return codes.astype(np.int8)

@@ -23,20 +23,21 @@ from sklearn.utils.validation import _num_samples
 
 from ._activation import limit_scores, sdm_activation, softmax
 from ._calibration import (
-    admit,
+    admit_at,
     class_rescaled_values,
     dkw_epsilon,
     effective_sample_size,
-    high_reliability_region,
     minimum_region_count,
+    region_ladder,
+    rejection_reasons,
     rescaled_similarity,
 )
 from ._evaluation import SupportIndex, evaluate_queries
 from ._features import produce
 from ._neighbors import good_classes
 
-# The per-prediction columns of predict_uncertainty, in order; ensemble and
-# alpha_levels add the optional ones.
+# The per-prediction columns of predict_uncertainty, in order; an ensemble
+# adds the optional one.
 UNCERTAINTY_COLUMNS = (
     "prediction",
     "q",
@@ -54,8 +55,10 @@ UNCERTAINTY_COLUMNS = (
     "admitted_lower",
     "effective_sample_size",
     "nearest_support_index",
+    "assigned_alpha",
+    "reason",
 )
-OPTIONAL_COLUMNS = ("reliability_alpha", "admitted_ensemble")
+OPTIONAL_COLUMNS = ("admitted_ensemble",)
 # Rows of input processed at once.
 CHUNK_ROWS = 16_384
 
@@ -106,16 +109,19 @@ class CalibrationRecord:
     rescaled_similarity: np.ndarray
     ids: np.ndarray
 
-    def region(self, alpha):
-        """``(q'_min, psi)`` of Alg. 1 at ``alpha``."""
-        return high_reliability_region(
-            self.rescaled_similarity, self.probabilities, self.labels, alpha
-        )
+    def ladder(self, levels, confidence):
+        """``(q'_min, psi)`` per level of a decreasing ladder (nested).
+
+        See :func:`~sdm_sklearn._calibration.region_ladder`.
+        """
+        return region_ladder(self.rescaled_similarity, self.probabilities,
+                             self.labels, levels, confidence)
 
 
 def calibrated_model(*, classes, producer, adaptor, index, support_labels,
                      support_ids, max_similarity, state, distance_values,
-                     calibration_labels, calibration_ids, alpha, n_seen):
+                     calibration_labels, calibration_ids, alpha, confidence,
+                     n_seen):
     """The SDMModel of one iteration, from its best epoch's evaluation.
 
     Parameters
@@ -138,6 +144,8 @@ def calibrated_model(*, classes, producer, adaptor, index, support_labels,
     calibration_labels : ndarray of shape (n_calibration,)
         Encoded labels.
     alpha : float
+    confidence : float or None
+        Certify the region at this confidence; None: the paper's Alg. 1.
     n_seen : int
         Number of training rows (default identifiers of later points
         continue from there).
@@ -153,7 +161,7 @@ def calibrated_model(*, classes, producer, adaptor, index, support_labels,
         calibration_labels, state.predictions, probabilities, q_prime,
         calibration_ids,
     )
-    q_min, thresholds = calibration.region(alpha)
+    ((q_min, thresholds),) = calibration.ladder((alpha,), confidence)
     return SDMModel(
         classes=classes,
         producer=producer,
@@ -168,6 +176,7 @@ def calibrated_model(*, classes, producer, adaptor, index, support_labels,
         rescaled_values=class_rescaled_values(q_prime, calibration_labels,
                                               len(classes)),
         alpha=alpha,
+        confidence=confidence,
         min_rescaled_similarity=q_min,
         thresholds=thresholds,
         n_seen=n_seen,
@@ -197,14 +206,17 @@ class SDMModel:
     rescaled_values : list of ndarray
         Calibration q' per class (for effective sample sizes).
     alpha : float
+    confidence : float or None
+        The region is certified at this confidence (None: Alg. 1).
     min_rescaled_similarity : float
+        q'_min of the region at ``alpha`` alone.
     thresholds : ndarray of shape (n_classes,)
     n_seen : int
         Rows seen by fit and add_support (next default identifier).
     members : tuple of SDMModel
         The other iterations' models of an ensemble (empty otherwise).
     regions : dict
-        Regions at other alphas, computed on first use.
+        Ladders of regions (keyed by their levels), computed on first use.
     """
 
     classes: np.ndarray
@@ -219,6 +231,7 @@ class SDMModel:
     calibration: CalibrationRecord
     rescaled_values: list
     alpha: float
+    confidence: object
     min_rescaled_similarity: float
     thresholds: np.ndarray
     n_seen: int
@@ -227,39 +240,56 @@ class SDMModel:
 
     # --------------------------------------------------------------- region
 
-    def region(self, alpha):
-        """``(q'_min, psi)`` at ``alpha`` (the model's own, or another)."""
-        if alpha == self.alpha:
-            return self.min_rescaled_similarity, self.thresholds
-        if alpha not in self.regions:
-            self.regions[alpha] = self.calibration.region(alpha)
-        return self.regions[alpha]
+    def levels(self, alpha_levels=()):
+        """The ladder's levels: ``alpha`` and ``alpha_levels``, decreasing."""
+        return tuple(sorted({self.alpha, *alpha_levels}, reverse=True))
 
-    def recalibrated(self, alpha):
-        """The same model with its region (and its members') at ``alpha``."""
-        q_min, thresholds = self.calibration.region(alpha)
+    def ladder(self, levels):
+        """``(q'_min, psi)`` per level of ``levels`` (see :meth:`levels`)."""
+        if levels == (self.alpha,):
+            return ((self.min_rescaled_similarity, self.thresholds),)
+        if levels not in self.regions:
+            self.regions[levels] = self.calibration.ladder(levels, self.confidence)
+        return self.regions[levels]
+
+    def region(self, alpha_levels=()):
+        """``(q'_min, psi)`` of the level ``alpha`` in its ladder."""
+        levels = self.levels(alpha_levels)
+        return self.ladder(levels)[levels.index(self.alpha)]
+
+    def recalibrated(self, alpha, confidence):
+        """The same model (and its members) with the region at ``alpha``."""
+        ((q_min, thresholds),) = self.calibration.ladder((alpha,), confidence)
         return replace(
-            self, alpha=alpha, min_rescaled_similarity=q_min,
-            thresholds=thresholds, regions={},
-            members=tuple(member.recalibrated(alpha) for member in self.members),
+            self, alpha=alpha, confidence=confidence,
+            min_rescaled_similarity=q_min, thresholds=thresholds, regions={},
+            members=tuple(member.recalibrated(alpha, confidence)
+                          for member in self.members),
         )
 
-    @property
-    def region_class_counts(self):
-        """Calibration points of each class with ``q' >= q'_min``."""
+    def region_class_counts(self, min_rescaled_similarity=None):
+        """Calibration points of each class with ``q' >= q'_min``.
+
+        ``min_rescaled_similarity``: q'_min (default: the model's own).
+        """
+        if min_rescaled_similarity is None:
+            min_rescaled_similarity = self.min_rescaled_similarity
         record = self.calibration
-        inside = record.rescaled_similarity >= self.min_rescaled_similarity
+        inside = record.rescaled_similarity >= min_rescaled_similarity
         return np.bincount(record.labels[inside], minlength=len(self.classes))
 
     def small_region_classes(self):
         """``{class: count}`` of the classes with few points in the region.
 
         Few is below :func:`~sdm_sklearn._calibration.minimum_region_count`;
-        empty when no region exists.
+        empty when no region exists or when the region is certified (its
+        test accounts for the counts).
         """
-        if not np.isfinite(self.min_rescaled_similarity):
+        if self.confidence is not None or not np.isfinite(
+            self.min_rescaled_similarity
+        ):
             return {}
-        counts = self.region_class_counts
+        counts = self.region_class_counts()
         small = np.flatnonzero(counts < minimum_region_count(self.alpha))
         return {self.classes[c]: int(counts[c]) for c in small}
 
@@ -328,20 +358,36 @@ class SDMModel:
         """``softmax`` of :meth:`scores`: the SDM activation, d = 0 as a limit."""
         return softmax(self.scores(inputs, n_jobs))
 
-    def _columns(self, state, alpha):
-        """The per-row quantities of the SDM estimator at ``alpha``."""
-        min_rescaled_similarity, thresholds = self.region(alpha)
+    def _columns(self, state, alpha_levels=(), conservative=False):
+        """The per-row quantities of the SDM estimator at ``alpha``.
+
+        Admission at ``alpha`` is by its region or that of a higher level of
+        the ladder (``alpha`` and ``alpha_levels``); ``assigned_alpha`` is
+        the highest level admitting the row (0 if none) and ``reason`` the
+        code of :func:`~sdm_sklearn._calibration.rejection_reasons`, both
+        in the variant chosen by ``conservative``.
+        """
+        levels = self.levels(alpha_levels)
+        ladder = self.ladder(levels)
+        above = ladder[:levels.index(self.alpha) + 1]
         rows = np.arange(len(state.q))
         yhat = state.predictions
         probabilities = sdm_activation(state.logits, state.q, state.d)
         p_hat = probabilities[rows, yhat]
         q_prime = rescaled_similarity(state.q, p_hat)
         n_min = effective_sample_size(q_prime, self.rescaled_values)
-        eps = dkw_epsilon(n_min, alpha)
+        eps = dkw_epsilon(n_min, self.alpha)
         d_lower = np.maximum(state.d - eps, 0.0)
         d_upper = np.minimum(state.d + eps, 1.0)
         p_lower = sdm_activation(state.logits, state.q, d_lower)[rows, yhat]
         q_prime_lower = rescaled_similarity(state.q, p_lower)
+        selected = (q_prime_lower, p_lower) if conservative else (q_prime, p_hat)
+        assigned = np.zeros(len(rows))
+        for level, region in zip(reversed(levels), reversed(ladder), strict=True):
+            # from the lowest level up, so that higher levels overwrite
+            assigned[admit_at(*selected, yhat, [region])] = level
+        admitted = admit_at(q_prime, p_hat, yhat, above)
+        admitted_lower = admit_at(q_prime_lower, p_lower, yhat, above)
         return {
             "prediction": yhat,
             "q": state.q,
@@ -351,36 +397,28 @@ class SDMModel:
             "sdm_probability": p_hat,
             "rescaled_similarity": q_prime,
             "is_ood": np.floor(q_prime) == 0,
-            "admitted": admit(q_prime, p_hat, yhat, min_rescaled_similarity,
-                              thresholds),
+            "admitted": admitted,
             "d_lower": d_lower,
             "d_upper": d_upper,
             "sdm_probability_lower": p_lower,
             "rescaled_similarity_lower": q_prime_lower,
-            "admitted_lower": admit(q_prime_lower, p_lower, yhat,
-                                    min_rescaled_similarity, thresholds),
+            "admitted_lower": admitted_lower,
             "effective_sample_size": n_min,
             "nearest_support_index": state.nearest,
+            "assigned_alpha": assigned,
+            "reason": rejection_reasons(
+                *selected, yhat, admitted_lower if conservative else admitted,
+                *above[-1],
+            ),
         }
 
     def _chunk_uncertainty(self, chunk, conservative, alpha_levels, n_jobs):
-        state = self._state(chunk, n_jobs)
-        columns = self._columns(state, self.alpha)
-        if alpha_levels:
-            # the most conservative level that admits the row: fill from the
-            # lowest level up, so that higher levels overwrite
-            selected = admitted_column(conservative)
-            reliability = np.full(len(state.q), np.nan)
-            for level in sorted({self.alpha, *alpha_levels}):
-                admitted = self._columns(state, level)[selected]
-                reliability[admitted] = level
-            columns["reliability_alpha"] = reliability
+        columns = self._columns(self._state(chunk, n_jobs), alpha_levels,
+                                conservative)
         if self.members:
             agreed = columns["admitted_lower"].copy()
             for member in self.members:
-                member_columns = member._columns(
-                    member._state(chunk, n_jobs), member.alpha
-                )
+                member_columns = member._columns(member._state(chunk, n_jobs))
                 agreed &= member_columns["admitted_lower"]
                 agreed &= member_columns["prediction"] == columns["prediction"]
             columns["admitted_ensemble"] = agreed
@@ -394,17 +432,16 @@ class SDMModel:
         ----------
         inputs : validated features or producer input
         conservative : bool, default=False
-            The variant whose admission ``reliability_alpha`` follows.
+            The variant that ``assigned_alpha`` and ``reason`` follow.
         alpha_levels : sequence of float, default=()
-            Further targets: adds ``reliability_alpha``, the largest level
-            (``alpha`` included) whose region admits the row, NaN if none.
+            Further levels of the ladder (see :meth:`_columns`).
         n_jobs : int, default=1
 
         Returns
         -------
         columns : dict of str to ndarray
-            ``UNCERTAINTY_COLUMNS`` in order (``prediction`` as labels),
-            then ``reliability_alpha`` with ``alpha_levels`` and
+            ``UNCERTAINTY_COLUMNS`` in order (``prediction`` as labels,
+            ``reason`` as codes into ``REASONS``), then
             ``admitted_ensemble`` for an ensemble: admitted only when every
             model predicts the same class and admits it in the lower variant
             (paper, A.7).
@@ -483,7 +520,7 @@ class SDMModel:
             ``rescaled_similarity``, ``sdm_probability``, ``correct``.
         """
         columns = self._gather(inputs, lambda chunk: self._columns(
-            self._state(chunk, n_jobs), self.alpha
+            self._state(chunk, n_jobs)
         ))
         record = self.calibration
         n_levels = np.floor(np.concatenate(

@@ -350,7 +350,7 @@ def _train_iteration(support_features, support_labels, calibration_features,
 
 
 def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
-            random_state, verbose=0):
+            confidence, random_state, verbose=0):
     """Train every iteration and calibrate the selected model.
 
     Parameters
@@ -366,6 +366,8 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     estimator : None, transformer, Pipeline or FrozenEstimator
     config : TrainingConfig
     alpha : float
+    confidence : float or None
+        Certify the region at this confidence (None: the paper's Alg. 1).
     random_state : int, RandomState instance or None
     verbose : int, default=0
 
@@ -437,7 +439,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             state=state.calibration, distance_values=state.distance_values,
             calibration_labels=y_encoded[calibration_index],
             calibration_ids=ids[calibration_index], alpha=alpha,
-            n_seen=len(y_encoded),
+            confidence=confidence, n_seen=len(y_encoded),
         )
 
     members = tuple(model_of(candidate) for candidate in kept

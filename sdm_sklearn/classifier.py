@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 
 from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
-from ._calibration import minimum_region_count
+from ._calibration import REASONS, minimum_region_count, zero_error_count
 from ._distributed import dask_collections
 from ._features import fitted_estimator, producer_kind
 from ._labels import (
@@ -52,7 +52,7 @@ from .exceptions import (
 # Parameters that shape the fitted model and that predict methods read:
 # changing one after fit makes those methods raise until the model is
 # refitted (or, for alpha, recalibrated).
-FITTED_PARAMETERS = ("alpha", "ensemble", "rejection_label")
+FITTED_PARAMETERS = ("alpha", "confidence", "ensemble", "rejection_label")
 # Serializes updates of fitted models (add_support), so that none is lost;
 # readers take one snapshot of the model per call and need no lock.
 _UPDATE_LOCK = threading.Lock()
@@ -129,6 +129,22 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     alpha : float, default=0.95
         Target conditional accuracy of admitted predictions, in ``(0.5, 1]``.
         Read as the decimal number it prints as (0.9 is exactly 9/10).
+    confidence : float or None, default=None
+        Certify the region: with probability at least ``confidence`` over
+        the calibration split, each class-conditional and each
+        prediction-conditional accuracy of the admitted points is at least
+        ``alpha`` on data exchangeable with it (the statement, its
+        assumptions and its proof are on the :doc:`method page </method>`).
+        The region then admits a prediction when its SDM output is at least
+        ``alpha`` and its q' at least ``min_rescaled_similarity_``, a
+        threshold chosen by exact binomial tests in a fixed sequence. Every
+        class needs enough calibration points in the region: at least
+        ``ceil(ln(1 - confidence) / ln(alpha))`` with no error (59 at 0.95 /
+        0.95, 29 at 0.9 / 0.95), so small calibration splits get no
+        certified region where Alg. 1 still finds one. None: the paper's
+        Alg. 1, which compares empirical quantiles with ``alpha`` and
+        allows for no sampling error (on small classes its admitted
+        accuracy can fall well below ``alpha``; ``benchmarks/VALIDITY.md``).
     n_exemplar_dims : int, default=128
         M, the dimension of the exemplar vectors (paper: 1000).
     n_iterations : int, default=3
@@ -217,10 +233,18 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         A.7). It does not change what ``predict_selective`` admits.
         Inference then costs ``n_iterations`` times more.
     alpha_levels : sequence of float, default=None
-        Further targets in ``(0.5, 1]``. When given, ``predict_uncertainty``
-        has the column ``reliability_alpha``: the largest of ``alpha`` and
-        these levels whose region admits the point (in the variant chosen by
-        ``conservative``), NaN when none does. Read at prediction time.
+        Further levels in ``(0.5, 1]`` of a nested ladder of regions with
+        ``alpha``: a point admitted at a level is admitted at every lower
+        one, and the column ``assigned_alpha`` of ``predict_uncertainty``
+        is the highest level admitting it (in the variant chosen by
+        ``conservative``). Certified regions (``confidence`` set) are nested
+        by construction; a level's threshold is raised to those of the
+        levels below it when they are higher, which keeps it certified.
+        With ``confidence=None`` each level's region is fitted on the
+        calibration points not admitted at a higher level, and a point is
+        admitted at a level when that region or a higher one admits it, so
+        levels above ``alpha`` widen what ``predict_selective`` admits. Read
+        at prediction time.
     rejection_label : object, default=None
         What ``predict_selective`` returns for rejected inputs: a single
         number or string that is not a class (nor equal to one) and not NaN.
@@ -268,13 +292,16 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     max_similarity_ : int
         The cap on q in use.
     min_rescaled_similarity_ : float
-        q'_min, the lower edge of the HIGH-RELIABILITY region; ``inf`` when
-        no region exists at ``alpha``.
+        q'_min, the lower edge of the HIGH-RELIABILITY region at ``alpha``
+        (in the ladder with ``alpha_levels``); ``inf`` when no region exists
+        at ``alpha``.
     class_thresholds_ : ndarray of shape (n_classes,)
-        psi, the per-class probability thresholds (``inf`` without a region).
+        psi, the per-class probability thresholds (``inf`` without a
+        region); ``alpha`` for every class when the region is certified.
     region_class_counts_ : ndarray of shape (n_classes,)
-        Calibration points of each class with ``q' >= q'_min``. Below
-        ``ceil(1 / (1 - alpha))`` for some class, ``fit`` warns with
+        Calibration points of each class with ``q' >= q'_min``. With
+        ``confidence=None``, below ``ceil(1 / (1 - alpha))`` for some class,
+        ``fit`` warns with
         :class:`~sdm_sklearn.exceptions.SmallRegionWarning`.
     rejection_label_ : object
         The rejection marker in use.
@@ -341,6 +368,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ],
         "append_features": ["boolean", StrOptions({"auto"})],
         "alpha": [Interval(Real, 0.5, 1, closed="right")],
+        "confidence": [Interval(Real, 0, 1, closed="neither"), None],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -371,6 +399,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         response_method="auto",
         append_features="auto",
         alpha=0.95,
+        confidence=None,
         n_exemplar_dims=128,
         n_iterations=3,
         n_epochs="auto",
@@ -393,6 +422,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self.response_method = response_method
         self.append_features = append_features
         self.alpha = alpha
+        self.confidence = confidence
         self.n_exemplar_dims = n_exemplar_dims
         self.n_iterations = n_iterations
         self.n_epochs = n_epochs
@@ -489,6 +519,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 append_features=self.append_features,
             ),
             alpha=self.alpha,
+            confidence=self.confidence,
             random_state=self.random_state,
             verbose=self.verbose,
         )
@@ -514,12 +545,15 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     def recalibrate(self, alpha):
         """Recompute the region at another ``alpha`` without retraining.
 
-        Alg. 1, the class thresholds, the DKW band and the ``alpha_levels``
-        regions are recomputed on the stored calibration split (of every
-        ensemble member too). Training never uses ``alpha``, so
-        ``fit`` with ``alpha=a`` and ``fit`` with ``alpha=b`` followed by
-        ``recalibrate(a)`` give identical outputs and fitted attributes.
-        Sets the ``alpha`` parameter to the new value.
+        The region (certified at the current ``confidence``, or Alg. 1 when
+        it is None), the class thresholds, the DKW band and the
+        ``alpha_levels`` regions are recomputed on the stored calibration
+        split (of every ensemble member too). Training never uses ``alpha``
+        nor ``confidence``, so ``fit`` with ``alpha=a`` and ``fit`` with
+        ``alpha=b`` followed by ``recalibrate(a)`` give identical outputs
+        and fitted attributes. Sets the ``alpha`` parameter to the new
+        value; a ``confidence`` changed with ``set_params`` since the fit
+        takes effect here.
 
         Parameters
         ----------
@@ -531,17 +565,27 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self : SDMClassifier
         """
         check_is_fitted(self)
-        self._check_unchanged(skip=("alpha",))
+        self._check_unchanged(skip=("alpha", "confidence"))
         constraint = Interval(Real, 0.5, 1, closed="right")
         if isinstance(alpha, bool) or not constraint.is_satisfied_by(alpha):
             raise ValueError(
                 f"alpha must be a float in the range (0.5, 1]; got {alpha!r}."
             )
-        model = self._model.recalibrated(float(alpha))
+        confidence = self.confidence
+        if confidence is not None:
+            if isinstance(confidence, bool) or not Interval(
+                Real, 0, 1, closed="neither"
+            ).is_satisfied_by(confidence):
+                raise ValueError(
+                    "confidence must be a float in the range (0, 1) or None; "
+                    f"got {confidence!r}."
+                )
+            confidence = float(confidence)
+        model = self._model.recalibrated(float(alpha), confidence)
         _warn_about_region(model, stacklevel=4)
         self.alpha = alpha
         self._model = model
-        self._fitted = {**self._fitted, "alpha": alpha}
+        self._fitted = {**self._fitted, "alpha": alpha, "confidence": self.confidence}
         return self
 
     def _alpha_levels(self):
@@ -689,12 +733,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             ``sdm_probability_lower``, ``rescaled_similarity_lower``,
             ``admitted_lower`` (the DKW variant), ``effective_sample_size``
             and ``nearest_support_index`` (a row of ``support_exemplars_``);
-            then ``reliability_alpha`` when ``alpha_levels`` is set and
-            ``admitted_ensemble`` when ``ensemble=True``.
+            ``assigned_alpha`` (the highest level of the ladder of
+            ``alpha`` and ``alpha_levels`` that admits the point, 0 when
+            none) and ``reason``, a categorical: ``admitted``,
+            ``out_of_distribution`` (floor(q') = 0), ``no_region`` (no
+            region exists at ``alpha``), ``below_region`` (q' below
+            ``min_rescaled_similarity_``) or ``below_class_threshold`` (the
+            SDM output below the class threshold); both follow the variant
+            chosen by ``conservative``. Then ``admitted_ensemble`` when
+            ``ensemble=True``.
         """
         import pandas as pd
 
         columns = self._uncertainty(X)
+        columns["reason"] = pd.Categorical.from_codes(columns["reason"], REASONS)
         names = list(UNCERTAINTY_COLUMNS) + [
             name for name in OPTIONAL_COLUMNS if name in columns
         ]
@@ -861,11 +913,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     support_ids_ = _model_attribute(lambda model: model.support_ids)
     calibration_ids_ = _model_attribute(lambda model: model.calibration.ids)
     max_similarity_ = _model_attribute(lambda model: model.max_similarity)
-    min_rescaled_similarity_ = _model_attribute(
-        lambda model: model.min_rescaled_similarity
-    )
-    class_thresholds_ = _model_attribute(lambda model: model.thresholds)
-    region_class_counts_ = _model_attribute(lambda model: model.region_class_counts)
+    @property
+    def min_rescaled_similarity_(self):
+        check_is_fitted(self)
+        return self._model.region(self._alpha_levels())[0]
+
+    @property
+    def class_thresholds_(self):
+        check_is_fitted(self)
+        return self._model.region(self._alpha_levels())[1]
+
+    @property
+    def region_class_counts_(self):
+        check_is_fitted(self)
+        return self._model.region_class_counts(self.min_rescaled_similarity_)
 
     def __setstate__(self, state):
         saved = state.get("_sdm_version")
@@ -905,7 +966,8 @@ def _warn_about_region(model, stacklevel):
         warnings.warn(
             f"No HIGH-RELIABILITY region exists at alpha={alpha}: "
             "predict_selective will reject every input. More data, a "
-            "stronger feature producer or a lower alpha may create one.",
+            "stronger feature producer or a lower alpha may create one."
+            + _certificate_needs(model),
             NoHighReliabilityRegionWarning,
             stacklevel=stacklevel,
         )
@@ -921,3 +983,21 @@ def _warn_about_region(model, stacklevel):
             SmallRegionWarning,
             stacklevel=stacklevel,
         )
+
+
+def _certificate_needs(model):
+    """What a certified region needs, said in counts (empty for Alg. 1)."""
+    if model.confidence is None:
+        return ""
+    needed = zero_error_count(model.alpha, model.confidence)
+    counts = np.bincount(model.calibration.labels, minlength=len(model.classes))
+    have = {plain_value(label): int(count)
+            for label, count in zip(model.classes, counts, strict=True)}
+    return (
+        f" A region certified at confidence={model.confidence} needs, for "
+        f"every class, at least {needed} calibration points in the region "
+        "(true and predicted), and more when any of them is wrong; the "
+        f"calibration split holds (class: count) {have}. Use more data, a "
+        "larger calibration_size, a lower alpha or confidence, or "
+        "alpha_levels for a ladder of lower levels."
+    )

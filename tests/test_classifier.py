@@ -107,7 +107,7 @@ def test_proba_is_the_sdm_activation_where_d_is_positive(blobs, fitted):
 def test_predict_uncertainty_columns_and_index(blobs, fitted):
     X_test = blobs[2]
     frame = fitted.predict_uncertainty(X_test)
-    assert len(UNCERTAINTY_COLUMNS) == 16
+    assert len(UNCERTAINTY_COLUMNS) == 18
     assert tuple(frame.columns) == UNCERTAINTY_COLUMNS
     assert_array_equal(frame.index, np.arange(len(X_test)))
     assert_array_equal(frame["prediction"], fitted.predict(X_test))
@@ -258,7 +258,7 @@ def test_feature_producers(blobs, make_estimator):
     assert np.mean(clf.predict(X) == y) > 0.8
     proba = clf.predict_proba(X_test)
     assert_array_equal(clf.predict(X_test), clf.classes_[proba.argmax(axis=1)])
-    assert clf.predict_uncertainty(X_test).shape == (len(X_test), 16)
+    assert clf.predict_uncertainty(X_test).shape == (len(X_test), 18)
 
 
 class RowRecorder(TransformerMixin, BaseEstimator):

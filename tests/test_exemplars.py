@@ -142,20 +142,32 @@ def test_ensemble_admits_only_when_all_members_agree(data):
     assert_array_equal(frame["admitted_ensemble"], expected)
 
 
-def test_alpha_levels_give_most_conservative_admitting_level(data):
+@pytest.mark.parametrize("confidence", [None, 0.9])
+def test_alpha_levels_form_a_nested_ladder(data, confidence):
     X, y, X_test = data
+    ladder = (0.99, 0.9, 0.8, 0.7)
     clf = SDMClassifier(n_iterations=1, n_epochs=10, alpha=0.9,
-                        alpha_levels=[0.8, 0.99], random_state=0).fit(X, y)
+                        alpha_levels=list(ladder), confidence=confidence,
+                        random_state=0).fit(X, y)
     frame = clf.predict_uncertainty(X_test)
-    levels = frame["reliability_alpha"].to_numpy()
-    assert set(np.unique(levels[~np.isnan(levels)])) <= {0.8, 0.9, 0.99}
-    # where alpha itself admits, the level is at least alpha
-    assert (levels[frame["admitted"].to_numpy()] >= 0.9).all()
-    for level in (0.8, 0.99):
-        single = SDMClassifier(n_iterations=1, n_epochs=10, alpha=level,
-                               random_state=0).fit(X, y)
-        admitted = single.predict_uncertainty(X_test)["admitted"].to_numpy()
-        assert (levels[admitted] >= level).all()
+    levels = frame["assigned_alpha"].to_numpy()
+    assert set(np.unique(levels)) <= {0.0, *ladder}
+    # the selective answer at alpha is "assigned at least alpha"
+    assert_array_equal(frame["admitted"], levels >= 0.9)
+    # the top level is the region of that level alone
+    top = SDMClassifier(n_iterations=1, n_epochs=10, alpha=0.99,
+                        confidence=confidence, random_state=0).fit(X, y)
+    assert_array_equal(top.predict_uncertainty(X_test)["admitted"], levels >= 0.99)
+    # recalibrating to each level of the same ladder admits exactly the
+    # points assigned at least that level, and the admitted sets are nested
+    admitted = {}
+    for level in ladder:
+        clf.recalibrate(level)
+        admitted[level] = clf.predict_uncertainty(X_test)["admitted"].to_numpy()
+        assert_array_equal(admitted[level], levels >= level)
+    for higher, lower in zip(ladder, ladder[1:], strict=False):
+        assert not np.any(admitted[higher] & ~admitted[lower])
+    assert admitted[0.7].any()
 
 
 def test_alpha_levels_are_validated(data):

@@ -83,7 +83,7 @@ def test_updates_return_new_models(data, fitted):
     after_old = model.uncertainty(X_test)
     for name in UNCERTAINTY_COLUMNS:
         assert_array_equal(before[name], after_old[name])
-    recalibrated = model.recalibrated(0.8)
+    recalibrated = model.recalibrated(0.8, None)
     assert recalibrated.alpha == 0.8 and model.alpha == 0.9
 
 
@@ -121,7 +121,7 @@ def test_calibration_partition_matches_a_direct_reading(data, fitted):
 
 def test_region_counts_and_small_classes(fitted):
     model = fitted._model
-    counts = model.region_class_counts
+    counts = model.region_class_counts()
     assert counts.sum() == np.sum(
         model.calibration.rescaled_similarity >= model.min_rescaled_similarity
     )

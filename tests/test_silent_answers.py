@@ -255,9 +255,9 @@ def test_predict_time_parameters_take_effect(blobs):
     out = clf.predict_selective(X_test)
     assert_array_equal(out != clf.rejection_label_, frame["admitted_lower"])
     clf.set_params(alpha_levels=[0.8, 0.95])
-    levels = clf.predict_uncertainty(X_test)["reliability_alpha"]
+    levels = clf.predict_uncertainty(X_test)["assigned_alpha"]
     fresh = _fit(X, y, conservative=True, alpha_levels=[0.8, 0.95])
-    assert_array_equal(levels, fresh.predict_uncertainty(X_test)["reliability_alpha"])
+    assert_array_equal(levels, fresh.predict_uncertainty(X_test)["assigned_alpha"])
 
 
 def test_recalibrate_equals_fitting_at_that_alpha(blobs):
