@@ -4,15 +4,24 @@ For many seeds and several kinds of synthetic data, fit ``SDMClassifier`` and
 two calibrated logistic regressions on one draw, then measure on a fresh
 test draw of the same distribution (exchangeable) and on shifted copies of
 it how often the accuracy of admitted points, per true class and per
-predicted class, falls below ``alpha``.
+predicted class, falls below the level it was admitted at.
 
-Methods compared on the same draws:
+Methods compared on the same draws (one SDM training per draw; the other SDM
+methods are recalibrations of it, which give the same outputs as a fit):
 
-- ``sdm``: ``predict_uncertainty(X)["admitted"]`` (SDM_HR, eq. 9).
-- ``sdm_lower``: ``predict_uncertainty(X)["admitted_lower"]`` (the DKW
+- ``sdm``: column ``admitted`` of ``predict_uncertainty`` (SDM_HR, eq. 9)
+  with the default ``confidence`` (the tested region of the method page).
+- ``sdm_lower``: column ``admitted_lower`` of the same model (the DKW
   variant of the method page, paper A.5).
+- ``certified``: column ``admitted`` with ``confidence=0.95``.
+- ``paper``: column ``admitted`` with ``confidence=None`` (the paper's
+  Alg. 1).
 - ``sigmoid``, ``isotonic``: ``CalibratedClassifierCV(LogisticRegression(),
-  method=...)`` admitting ``max(predict_proba) >= alpha``.
+  method=...)`` admitting ``max(predict_proba) >= level``.
+
+Every method is read at each level of ``LEVELS``: the SDM methods through
+the ladder (``alpha=min(LEVELS)``, ``alpha_levels=LEVELS``, a point counts
+at a level when ``assigned_alpha >= level``), the others by their threshold.
 
 Run from the repository root::
 
@@ -23,37 +32,77 @@ reading of the columns.
 """
 
 import argparse
+import copy
 import time
 import warnings
 from functools import partial
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import make_blobs, make_classification
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn.exceptions import NoHighReliabilityRegionWarning
+from sdm_sklearn.exceptions import (
+    NoHighReliabilityRegionWarning,
+    SmallRegionWarning,
+)
 from sdm_sklearn.metrics import selective_report
 
-ALPHA = 0.95
-# A class (true or predicted) counts only with at least this many admitted
-# test points: below it one error already moves the accuracy by 0.1.
+LEVELS = (0.95, 0.9, 0.8)
+# method -> confidence of the region (the default is SDMClassifier's)
+CONFIDENCES = {
+    "sdm": SDMClassifier().confidence,
+    "certified": 0.95,
+    "paper": None,
+}
+# A cell (one seed and class, true or predicted) counts only with at least
+# this many admitted test points.
 MIN_ADMITTED = 10
-N_FIT = 2000
+# A cell fails when a one-sided exact binomial test rejects "accuracy >=
+# level" at this significance: a procedure whose cells all reach the level
+# fails at most this often by chance.
+SIGNIFICANCE = 0.05
 N_TEST = 2000
 SDM_PARAMS = {"n_iterations": 1, "n_epochs": 20}
 
 _CLASSIFICATION = {"n_features": 10, "n_informative": 5, "n_redundant": 2}
+# kind -> (generator, number of fitting points)
 KINDS = {
-    "separated": partial(make_classification, class_sep=2.0, **_CLASSIFICATION),
-    "overlapping": partial(make_classification, class_sep=1.0, **_CLASSIFICATION),
-    "imbalanced": partial(
-        make_classification, class_sep=1.5, weights=[0.85], **_CLASSIFICATION
+    "separated": (
+        partial(make_classification, class_sep=2.0, **_CLASSIFICATION), 2000
     ),
-    "multiclass": partial(make_blobs, n_features=10, centers=4, cluster_std=4.0),
+    "overlapping": (
+        partial(make_classification, class_sep=1.0, **_CLASSIFICATION), 2000
+    ),
+    "imbalanced": (
+        partial(make_classification, class_sep=1.5, weights=[0.85],
+                **_CLASSIFICATION), 2000
+    ),
+    "imbalanced_90": (
+        partial(make_classification, class_sep=1.5, weights=[0.9],
+                **_CLASSIFICATION), 2000
+    ),
+    "imbalanced_80": (
+        partial(make_classification, class_sep=1.5, weights=[0.8],
+                **_CLASSIFICATION), 2000
+    ),
+    "three_70_20_10": (
+        partial(make_classification, class_sep=1.5, n_classes=3,
+                weights=[0.7, 0.2], **_CLASSIFICATION), 2000
+    ),
+    "multiclass": (
+        partial(make_blobs, n_features=10, centers=4, cluster_std=4.0), 2000
+    ),
+    # about 80 fitting rows per class
+    "many_classes": (
+        partial(make_classification, class_sep=2.0, n_classes=12,
+                n_clusters_per_class=1, n_features=10, n_informative=6,
+                n_redundant=2), 1000
+    ),
 }
 
 # Shifts of the test features, in units of the per-feature standard
@@ -97,20 +146,43 @@ def shift_features(X_test, X_fit, shift, rng):
     return shifted
 
 
+def _no_region(model, level):
+    """Whether the single region at ``level`` (no ladder) is empty."""
+    single = copy.deepcopy(model).set_params(alpha_levels=None)
+    return not np.isfinite(single.recalibrate(level).min_rescaled_similarity_)
+
+
 def fit_selectors(X, y, seed):
     """Fit every method on one draw.
 
     Returns
     -------
     select : callable
-        ``select(X_test)`` gives ``{method: (y_pred, admitted)}``.
-    no_region : bool
-        Whether SDMClassifier found no HIGH-RELIABILITY region.
+        ``select(X_test)`` gives ``{(method, level): (y_pred, admitted)}``.
+    no_region : dict
+        ``{(method, level): bool}``, whether the SDM method finds no region
+        when calibrated at that level alone.
     """
-    sdm = SDMClassifier(alpha=ALPHA, random_state=seed, **SDM_PARAMS)
+    base = SDMClassifier(alpha=max(LEVELS), random_state=seed, **SDM_PARAMS)
     with warnings.catch_warnings():
+        # the table counts the seeds without a region and the small cells
         warnings.simplefilter("ignore", NoHighReliabilityRegionWarning)
-        sdm.fit(X, y)
+        warnings.simplefilter("ignore", SmallRegionWarning)
+        base.fit(X, y)
+        ladders = {}
+        for method, confidence in CONFIDENCES.items():
+            ladder = copy.deepcopy(base).set_params(
+                confidence=confidence, alpha_levels=LEVELS
+            )
+            ladders[method] = ladder.recalibrate(min(LEVELS))
+        no_region = {
+            (method, level): _no_region(ladder, level)
+            for method, ladder in ladders.items()
+            for level in LEVELS
+        }
+    no_region.update({
+        ("sdm_lower", level): no_region["sdm", level] for level in LEVELS
+    })
     calibrated = {
         method: CalibratedClassifierCV(
             LogisticRegression(max_iter=1000), method=method
@@ -119,55 +191,69 @@ def fit_selectors(X, y, seed):
     }
 
     def select(X_test):
-        frame = sdm.predict_uncertainty(X_test)
-        prediction = frame["prediction"].to_numpy()
-        out = {
-            "sdm": (prediction, frame["admitted"].to_numpy()),
-            "sdm_lower": (prediction, frame["admitted_lower"].to_numpy()),
-        }
+        out = {}
+        for method, ladder in ladders.items():
+            frame = ladder.predict_uncertainty(X_test)
+            prediction = frame["prediction"].to_numpy()
+            assigned = frame["assigned_alpha"].to_numpy()
+            for level in LEVELS:
+                out[method, level] = (prediction, assigned >= level)
+        lower = base.predict_uncertainty(X_test)
+        out["sdm_lower", max(LEVELS)] = (
+            lower["prediction"].to_numpy(), lower["admitted_lower"].to_numpy()
+        )
         for method, model in calibrated.items():
             proba = model.predict_proba(X_test)
-            out[method] = (
-                model.classes_[np.argmax(proba, axis=1)],
-                proba.max(axis=1) >= ALPHA,
-            )
+            prediction = model.classes_[np.argmax(proba, axis=1)]
+            for level in LEVELS:
+                out[method, level] = (prediction, proba.max(axis=1) >= level)
         return out
 
-    return select, not np.isfinite(sdm.min_rescaled_similarity_)
+    return select, no_region
 
 
-def conditional_accuracies(y_true, y_pred, admitted, classes):
-    """Class- and prediction-conditional accuracies of well-populated cells."""
+def conditional_cells(y_true, y_pred, admitted, classes):
+    """Correct and admitted counts of the well-populated cells.
+
+    Returns
+    -------
+    by_class, by_prediction : ndarray of shape (n_cells, 2)
+        ``(n_correct, n_admitted)`` per true-class and per predicted-class
+        cell with at least ``MIN_ADMITTED`` admitted points.
+    """
     report = selective_report(y_true, y_pred, admitted, labels=classes)
     report = report.drop(index="marginal")
-    by_class = report.loc[report["class_admitted"] >= MIN_ADMITTED, "class_accuracy"]
-    by_prediction = report.loc[
-        report["prediction_admitted"] >= MIN_ADMITTED, "prediction_accuracy"
-    ]
-    return by_class.to_numpy(float), by_prediction.to_numpy(float)
+    cells = []
+    for prefix in ("class", "prediction"):
+        n = report[f"{prefix}_admitted"].to_numpy()
+        n_correct = np.rint(report[f"{prefix}_accuracy"].fillna(0).to_numpy() * n)
+        keep = n >= MIN_ADMITTED
+        cells.append(np.column_stack([n_correct[keep], n[keep]]))
+    return cells
 
 
 def run(n_seeds):
-    """One record per kind, seed, shift and method."""
+    """One record per kind, seed, shift, method and level."""
     records = []
-    for kind, make in KINDS.items():
+    for kind, (make, n_fit) in KINDS.items():
         for seed in range(n_seeds):
-            X, y = make(n_samples=N_FIT + N_TEST, random_state=seed)
-            X_fit, y_fit, X_test, y_test = X[:N_FIT], y[:N_FIT], X[N_FIT:], y[N_FIT:]
+            X, y = make(n_samples=n_fit + N_TEST, random_state=seed)
+            X_fit, y_fit, X_test, y_test = X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:]
             classes = np.unique(y_fit)
             select, no_region = fit_selectors(X_fit, y_fit, seed)
             rng = np.random.default_rng(seed)
             for shift in SHIFTS:
                 X_shifted = shift_features(X_test, X_fit, shift, rng)
-                for method, (y_pred, admitted) in select(X_shifted).items():
-                    by_class, by_prediction = conditional_accuracies(
+                for (method, level), (y_pred, admitted) in select(X_shifted).items():
+                    by_class, by_prediction = conditional_cells(
                         y_test, y_pred, admitted, classes
                     )
                     records.append({
                         "kind": kind,
                         "shift": shift,
                         "method": method,
-                        "no_region": no_region if method.startswith("sdm") else np.nan,
+                        "level": level,
+                        "no_region": no_region.get((method, level), np.nan),
                         "admitted": admitted.mean(),
                         "by_class": by_class,
                         "by_prediction": by_prediction,
@@ -175,33 +261,38 @@ def run(n_seeds):
     return pd.DataFrame(records)
 
 
-def _shortfalls(accuracy_arrays, prefix):
-    """Cells, rate below alpha, mean and max shortfall below alpha."""
-    accuracies = np.concatenate(list(accuracy_arrays))
-    short = ALPHA - accuracies[accuracies < ALPHA]
+def _cell_summary(cell_arrays, level, prefix):
+    """Cells, share significantly below the level, share below, worst gap."""
+    cells = np.concatenate(list(cell_arrays)).reshape(-1, 2)
+    n_correct, n = cells[:, 0], cells[:, 1]
+    accuracy = n_correct / np.maximum(n, 1)
+    # P(Binomial(n, level) <= n_correct): small when the cell is below level
+    failing = binom.cdf(n_correct, n, level) < SIGNIFICANCE
+    short = level - accuracy[accuracy < level]
     return {
-        f"{prefix}_cells": len(accuracies),
-        f"{prefix}_below": np.mean(accuracies < ALPHA) if len(accuracies) else np.nan,
-        f"{prefix}_mean_short": short.mean() if len(short) else 0.0,
+        f"{prefix}_cells": len(cells),
+        f"{prefix}_fail": failing.mean() if len(cells) else np.nan,
+        f"{prefix}_below": np.mean(accuracy < level) if len(cells) else np.nan,
         f"{prefix}_max_short": short.max() if len(short) else 0.0,
     }
 
 
 def summarize(records):
-    """The validity table: one row per kind, shift and method."""
+    """The validity table: one row per kind, shift, method and level."""
     rows = []
-    for (kind, shift, method), group in records.groupby(
-        ["kind", "shift", "method"], sort=False
+    for (kind, shift, method, level), group in records.groupby(
+        ["kind", "shift", "method", "level"], sort=False
     ):
         rows.append({
             "kind": kind,
             "shift": shift,
             "method": method,
+            "level": level,
             "admitted": group["admitted"].mean(),
             "none_admitted": (group["admitted"] == 0).mean(),
             "no_region": group["no_region"].mean(),
-            **_shortfalls(group["by_class"], "cls"),
-            **_shortfalls(group["by_prediction"], "pred"),
+            **_cell_summary(group["by_class"], level, "cls"),
+            **_cell_summary(group["by_prediction"], level, "pred"),
         })
     return pd.DataFrame(rows)
 
@@ -211,6 +302,9 @@ def main():
     parser.add_argument(
         "--seeds", type=int, default=100, help="number of seeds (default: 100)"
     )
+    parser.add_argument(
+        "--csv", help="also write the table to this CSV file"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     # One BLAS thread: the products are small, and on a shared machine more
@@ -219,10 +313,14 @@ def main():
         table = summarize(run(args.seeds))
     elapsed = time.perf_counter() - start
     print(
-        f"alpha={ALPHA}, seeds={args.seeds}, n_fit={N_FIT}, n_test={N_TEST}, "
+        f"levels={LEVELS}, confidences={CONFIDENCES}, seeds={args.seeds}, "
+        f"n_test={N_TEST}, "
         f"SDMClassifier({', '.join(f'{k}={v}' for k, v in SDM_PARAMS.items())}), "
-        f"cells need >= {MIN_ADMITTED} admitted"
+        f"cells need >= {MIN_ADMITTED} admitted, fail = binomial test at "
+        f"{SIGNIFICANCE}"
     )
+    if args.csv:
+        table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 250, "display.max_rows", None):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"elapsed: {elapsed:.0f} s")

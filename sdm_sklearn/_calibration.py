@@ -346,6 +346,15 @@ def _cells_pass(n, n_wrong, alpha, confidence):
     return (n > 0) & (p_value <= 1.0 - confidence)
 
 
+def _certified_start(predicted, p_hat, ends, levels, confidence, n_classes):
+    """Index into ``ends`` of the first candidate of the sequence."""
+    start_ok = np.ones(len(ends), dtype=bool)
+    for c in range(n_classes):
+        n_predicted = np.cumsum(predicted == c)[ends]
+        start_ok &= n_predicted >= CERTIFIED_START_FRACTION * n_predicted[-1]
+    return int(np.argmax(start_ok))  # it holds at the last candidate
+
+
 def certified_thresholds(q_prime, probabilities, y, levels, confidence):
     """q'_min of the certified region at every level (see the method page).
 
@@ -397,11 +406,8 @@ def certified_thresholds(q_prime, probabilities, y, levels, confidence):
         ends = np.flatnonzero(np.r_[q_sorted[1:] != q_sorted[:-1], True])
         predicted, true = predictions[order], y[order]
         wrong = predicted != true
-        start_ok = np.ones(len(ends), dtype=bool)
-        for c in range(n_classes):
-            n_predicted = np.cumsum(predicted == c)[ends]
-            start_ok &= n_predicted >= CERTIFIED_START_FRACTION * n_predicted[-1]
-        start = int(np.argmax(start_ok))  # it holds at the last candidate
+        start = _certified_start(predicted, p_hat[order], ends, levels,
+                                 confidence, n_classes)
         for k, level in enumerate(levels):
             admissible = p_hat[order] >= level
             passing = np.ones(len(ends) - start, dtype=bool)

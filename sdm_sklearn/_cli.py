@@ -745,7 +745,10 @@ def _evaluate(args):
     prediction = frame["prediction"].to_numpy()
     for conservative, title in _TITLES.items():
         admitted = frame[admitted_column(conservative)].to_numpy()
-        report = selective_report(test.labels, prediction, admitted)
+        # the reason column explains the admission the model was fitted for
+        reasons = frame["reason"] if conservative == model.conservative else None
+        report = selective_report(test.labels, prediction, admitted,
+                                  reasons=reasons)
         print()
         print(format_selective_report(report, title=f"{title} | {args.test}"))
 

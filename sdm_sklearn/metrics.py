@@ -30,6 +30,7 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
+from sklearn.pipeline import Pipeline
 from sklearn.utils import assert_all_finite, check_consistent_length
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -200,27 +201,53 @@ def _check_y_against_classes(y, classes, stacklevel=3):
     return y
 
 
+def _sdm_step(estimator, X):
+    """The SDM estimator that answers for ``estimator``, and its input.
+
+    A :class:`~sklearn.pipeline.Pipeline` ending in an SDMClassifier answers
+    through its last step, on ``X`` transformed by the steps before it.
+    """
+    if isinstance(estimator, Pipeline) and len(estimator) > 0:
+        final = estimator[-1]
+        if hasattr(final, "predict_uncertainty"):
+            check_is_fitted(estimator)
+            if len(estimator) > 1:
+                X = estimator[:-1].transform(X)
+            return final, X
+    return estimator, X
+
+
 def _check_sdm_estimator(estimator, caller):
     """A fitted estimator that offers ``predict_uncertainty``."""
     if not hasattr(estimator, "predict_uncertainty"):
         raise TypeError(
-            f"{caller} needs an SDMClassifier (an estimator with "
-            f"predict_uncertainty); got {type(estimator).__name__}."
+            f"{caller} needs an SDMClassifier, or a Pipeline ending in one "
+            f"(an estimator with predict_uncertainty); got "
+            f"{type(estimator).__name__}."
         )
     check_is_fitted(estimator)
 
 
 def _uncertainty_of(estimator, X, y, caller):
-    """Checked labels ``y`` and the ``predict_uncertainty`` frame of ``X``.
+    """Checked labels, the ``predict_uncertainty`` frame and its estimator.
 
-    For the callers that rate a fitted SDMClassifier on labelled data (the
-    scorer and the displays); warnings point at the caller's caller.
+    For the callers that rate a fitted SDMClassifier (or a Pipeline ending
+    in one) on labelled data (the scorer and the displays); warnings point
+    at the caller's caller.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+    frame : pandas.DataFrame
+    sdm : SDMClassifier
+        The estimator whose frame it is (the last step of a Pipeline).
     """
-    _check_sdm_estimator(estimator, caller)
-    y = _check_y_against_classes(y, estimator.classes_, stacklevel=4)
-    frame = estimator.predict_uncertainty(X)
+    sdm, X = _sdm_step(estimator, X)
+    _check_sdm_estimator(sdm, caller)
+    y = _check_y_against_classes(y, sdm.classes_, stacklevel=4)
+    frame = sdm.predict_uncertainty(X)
     check_consistent_length(y, frame)
-    return y, frame
+    return y, frame, sdm
 
 
 def _count_by_label(values, labels):
@@ -261,7 +288,43 @@ def _selective_counts(y_true, y_pred, admitted, labels):
     )
 
 
-def selective_report(y_true, y_pred, admitted, *, labels=None):
+def _rejection_columns(reasons, y_true, admitted, labels):
+    """The ``rejected_<reason>`` columns of :func:`selective_report`.
+
+    ``reasons`` holds one string per point (e.g. the ``reason`` column of
+    ``predict_uncertainty``); ``"admitted"`` must mark exactly the admitted
+    points, so that the counts explain the same admission as the table.
+    """
+    dtype = getattr(reasons, "dtype", None)
+    order = (list(dtype.categories) if isinstance(dtype, pd.CategoricalDtype)
+             else None)
+    reasons = column_or_1d(np.asarray(reasons, dtype=object))
+    _check_label_values(reasons, "reasons")
+    if not all(isinstance(reason, str) for reason in reasons.tolist()):
+        raise ValueError(
+            "reasons must hold strings (e.g. the 'reason' column of "
+            "predict_uncertainty)."
+        )
+    said_admitted = reasons == "admitted"
+    if said_admitted.any() and (said_admitted != admitted).any():
+        raise ValueError(
+            f"reasons and admitted disagree at {(said_admitted != admitted).sum()} "
+            "positions: 'admitted' must mark exactly the admitted points (pass "
+            "the reasons of the same admission, e.g. admitted_column() of the "
+            "model's conservative setting)."
+        )
+    if order is None:
+        order = sorted(set(reasons.tolist()))
+    rejected_true, rejected_reasons = y_true[~admitted], reasons[~admitted]
+    return {
+        f"rejected_{reason}": _count_by_label(
+            rejected_true[rejected_reasons == reason], labels
+        )
+        for reason in order if reason != "admitted"
+    }
+
+
+def selective_report(y_true, y_pred, admitted, *, labels=None, reasons=None):
     """Build the per-label table of a selective classifier.
 
     For every label, the table reports the accuracy and the amount of admitted
@@ -289,9 +352,17 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
         positions. The ``"marginal"`` row always describes all admitted
         points, including those whose labels are not listed.
 
+    reasons : array-like of shape (n_samples,), default=None
+        Why each point was rejected, one string per point: the ``reason``
+        column of :meth:`~sdm_sklearn.SDMClassifier.predict_uncertainty`, or
+        any codes of another selective predictor. ``"admitted"``, where it
+        appears, must mark exactly the admitted points. The report then
+        gains one column ``rejected_<reason>`` per other value (in the
+        order of the categories of a categorical, sorted otherwise).
+
     Returns
     -------
-    report : pandas.DataFrame of shape (n_labels + 1, 6)
+    report : pandas.DataFrame of shape (n_labels + 1, 6 + n_reasons)
         Indexed by label (an object index named ``"label"``) followed by
         ``"marginal"``, with columns:
 
@@ -309,6 +380,10 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
         In the ``"marginal"`` row, both the ``class_*`` and the
         ``prediction_*`` columns give the accuracy among all admitted points,
         their number, and their fraction of all points.
+
+        With ``reasons``, ``rejected_<reason>`` counts the rejected points
+        of the row's true label with that reason (all of them in the
+        ``"marginal"`` row).
 
     See Also
     --------
@@ -357,6 +432,10 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
             "report and cannot be used as a class label."
         )
 
+    rejected = {}
+    if reasons is not None:
+        check_consistent_length(y_true, reasons)
+        rejected = _rejection_columns(reasons, y_true, admitted, labels)
     n_correct, n_true, class_admitted, prediction_admitted = _selective_counts(
         y_true, y_pred, admitted, labels
     )
@@ -369,6 +448,7 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
             "prediction_accuracy": _ratio(n_correct, prediction_admitted),
             "prediction_admitted": prediction_admitted,
             "prediction_fraction": prediction_admitted / len(y_true),
+            **rejected,
         },
         index=index,
     )
@@ -377,7 +457,9 @@ def selective_report(y_true, y_pred, admitted, *, labels=None):
 def format_selective_report(report, *, title=None):
     """Render a selective report as compact fixed-width text.
 
-    One line is written per row of the report. Accuracies are shown with three
+    One line is written per row of the report, and a last line counts the
+    rejections by reason when the report has ``rejected_*`` columns
+    (``reasons`` of :func:`selective_report`). Accuracies are shown with three
     decimals, fractions with two, counts as integers and missing values
     (NaN) as ``-``.
 
@@ -449,6 +531,12 @@ def format_selective_report(report, *, title=None):
     )
     lines.append(render(header))
     lines.extend(render(row) for row in zip(*columns, strict=True))
+    counts = [
+        f"{report.loc[_MARGINAL, name]} {name.removeprefix('rejected_')}"
+        for name in report.columns if name.startswith("rejected_")
+    ]
+    if counts:
+        lines.append("rejected: " + ", ".join(counts))
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -691,8 +779,8 @@ class _SelectiveScorer:
         -------
         score : float
         """
-        y_true, frame = _uncertainty_of(estimator, X, y_true,
-                                        "The selective scorer")
+        y_true, frame, estimator = _uncertainty_of(estimator, X, y_true,
+                                                   "The selective scorer")
         admitted = _check_admitted(frame[admitted_column(estimator.conservative)])
         alpha = estimator.alpha if self.alpha is None else self.alpha
         # A true label outside classes_ (it warned) is a group of its own.
@@ -752,8 +840,8 @@ def make_selective_scorer(*, alpha=None, confidence_level=0.95):
         ``scorer(estimator, X, y) -> float`` for a fitted
         :class:`~sdm_sklearn.SDMClassifier` (anything with
         ``predict_uncertainty``, ``classes_``, ``alpha`` and
-        ``conservative``; a feature pipeline goes in its ``estimator``
-        parameter). It holds no state, so it works with the clones of
+        ``conservative``), or a :class:`~sklearn.pipeline.Pipeline` ending
+        in one (its steps before the last transform ``X``). It holds no state, so it works with the clones of
         :class:`~sklearn.model_selection.GridSearchCV` and with any
         ``n_jobs``. Labels ``y`` of another kind than the estimator's
         ``classes_`` (e.g. strings for integer classes) raise a ValueError;

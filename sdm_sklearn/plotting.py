@@ -468,8 +468,8 @@ class RegionAccuracyDisplay:
 
         Parameters
         ----------
-        estimator : SDMClassifier
-            A fitted SDMClassifier.
+        estimator : SDMClassifier or Pipeline
+            A fitted SDMClassifier, or a Pipeline ending in one.
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
@@ -492,7 +492,8 @@ class RegionAccuracyDisplay:
         -------
         display : RegionAccuracyDisplay
         """
-        y, frame = _uncertainty_of(estimator, X, y, "RegionAccuracyDisplay")
+        y, frame, estimator = _uncertainty_of(estimator, X, y,
+                                              "RegionAccuracyDisplay")
         column = admitted_column(
             estimator.conservative if conservative is None else conservative
         )
@@ -628,8 +629,8 @@ class SDMDistributionDisplay:
 
         Parameters
         ----------
-        estimator : SDMClassifier
-            A fitted SDMClassifier.
+        estimator : SDMClassifier or Pipeline
+            A fitted SDMClassifier, or a Pipeline ending in one.
         X : array-like of shape (n_samples, n_features)
             Inputs.
         y : array-like of shape (n_samples,)
@@ -649,7 +650,8 @@ class SDMDistributionDisplay:
         -------
         display : SDMDistributionDisplay
         """
-        y, frame = _uncertainty_of(estimator, X, y, "SDMDistributionDisplay")
+        y, frame, estimator = _uncertainty_of(estimator, X, y,
+                                              "SDMDistributionDisplay")
         display = cls(
             frame["rescaled_similarity"].to_numpy(), frame["d"].to_numpy(),
             frame["prediction"].to_numpy() == y,

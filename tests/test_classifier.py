@@ -418,13 +418,14 @@ def test_search_space_matches_brute_force_in_exemplar_space(n_exemplar_dims):
 
 
 def test_small_region_warns_with_counts():
+    # the paper's rule (confidence=None) sets no minimum count: it warns
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(0, 1, size=(400, 2)), rng.normal(8, 1, size=(30, 2))])
     y = np.repeat([0, 1], [400, 30])
     # alpha = 0.9: a class is "small" below ceil(1 / 0.1) = 10 points
     with pytest.warns(SmallRegionWarning, match=r"\{1: \d\}.*= 10,"):
         clf = SDMClassifier(n_iterations=1, n_epochs=20, alpha=0.9,
-                            random_state=0).fit(X, y)
+                            confidence=None, random_state=0).fit(X, y)
     assert np.isfinite(clf.min_rescaled_similarity_)
     assert clf.region_class_counts_.shape == (2,)
     assert 0 < clf.region_class_counts_[1] < 10 <= clf.region_class_counts_[0]

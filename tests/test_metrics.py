@@ -232,6 +232,50 @@ def test_selective_report_rejects_mixed_label_kinds():
         selective_report([0, 1], [0, "reject"], [True, True])
 
 
+def test_selective_report_counts_rejections_by_reason_and_true_label():
+    y_true = ["a", "a", "b", "b", "b", "a"]
+    y_pred = ["a", "b", "b", "a", "b", "a"]
+    admitted = [True, False, True, False, False, False]
+    reasons = pd.Categorical(
+        ["admitted", "below_region", "admitted", "out_of_distribution",
+         "below_region", "below_region"],
+        categories=["admitted", "out_of_distribution", "no_region",
+                    "below_region"],
+    )
+    report = selective_report(y_true, y_pred, admitted, reasons=reasons)
+    # one column per rejection reason, in the categories' order, unused ones too
+    assert list(report.columns[6:]) == [
+        "rejected_out_of_distribution", "rejected_no_region",
+        "rejected_below_region",
+    ]
+    assert report["rejected_below_region"].tolist() == [2, 1, 3]
+    assert report["rejected_out_of_distribution"].tolist() == [0, 1, 1]
+    assert report["rejected_no_region"].tolist() == [0, 0, 0]
+    # every rejected point has exactly one reason
+    rejected_total = report.filter(like="rejected_").sum(axis=1)
+    assert_array_equal(rejected_total, [2, 2, 4])
+    text = format_selective_report(report)
+    assert text.splitlines()[-1] == (
+        "rejected: 1 out_of_distribution, 0 no_region, 3 below_region"
+    )
+    # plain strings: sorted reasons
+    plain = selective_report(y_true, y_pred, admitted,
+                             reasons=np.asarray(reasons, dtype=object))
+    assert list(plain.columns[6:]) == [
+        "rejected_below_region", "rejected_out_of_distribution",
+    ]
+
+
+def test_selective_report_refuses_reasons_of_another_admission():
+    with pytest.raises(ValueError, match="disagree at 1 positions"):
+        selective_report([0, 1], [0, 1], [True, False],
+                         reasons=["admitted", "admitted"])
+    with pytest.raises(ValueError, match="must hold strings"):
+        selective_report([0, 1], [0, 1], [True, False], reasons=["admitted", 3])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        selective_report([0, 1], [0, 1], [True, False], reasons=["admitted"])
+
+
 def test_format_selective_report_layout():
     report = selective_report(Y_TRUE_INT, Y_PRED_INT, ADMITTED_INT)
 

@@ -50,7 +50,7 @@ def sdm(data):
     # These settings give a HIGH-RELIABILITY region, admitted and rejected
     # test points, out-of-distribution ones and wrong predictions.
     return SDMClassifier(
-        alpha=0.9, n_iterations=1, n_epochs=20, random_state=0
+        alpha=0.85, n_iterations=1, n_epochs=20, random_state=0
     ).fit(X_train, y_train)
 
 

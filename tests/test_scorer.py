@@ -264,6 +264,35 @@ def test_non_boolean_admitted_column_raises():
         make_selective_scorer()(stub, _X(2), np.array([0, 1]))
 
 
+def test_pipeline_ending_in_sdm_is_scored_through_its_last_step():
+    # A Pipeline is what users put in GridSearchCV: a scorer that fails on
+    # it turns every score into NaN and makes best_params_ arbitrary.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(n_samples=300, n_features=6, n_informative=4,
+                               class_sep=2.0, random_state=0)
+    X_fit, y_fit, X_test, y_test = X[:200], y[:200], X[200:], y[200:]
+    params = dict(n_iterations=1, n_epochs=5, alpha=0.8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_pipeline(StandardScaler(), SDMClassifier(**params))
+        pipe.fit(X_fit, y_fit)
+    scorer = make_selective_scorer()
+    by_hand = scorer(pipe[-1], pipe[:-1].transform(X_test), y_test)
+    assert scorer(pipe, X_test, y_test) == by_hand
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GridSearchCV(
+            pipe, {"sdmclassifier__alpha": [0.8, 0.9]}, scoring=scorer, cv=2,
+            error_score="raise",
+        ).fit(X_fit, y_fit)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    with pytest.raises(TypeError, match="or a Pipeline ending in one"):
+        scorer(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
+               X, y)
+
+
 def test_estimators_that_cannot_be_scored():
     X, y = make_classification(n_samples=40, random_state=0)
     with pytest.raises(TypeError, match="needs an SDMClassifier"):
