@@ -841,7 +841,8 @@ def make_selective_scorer(*, alpha=None, confidence_level=0.95):
         :class:`~sdm_sklearn.SDMClassifier` (anything with
         ``predict_uncertainty``, ``classes_``, ``alpha`` and
         ``conservative``), or a :class:`~sklearn.pipeline.Pipeline` ending
-        in one (its steps before the last transform ``X``). It holds no state, so it works with the clones of
+        in one (its steps before the last transform ``X``). It holds no
+        state, so it works with the clones of
         :class:`~sklearn.model_selection.GridSearchCV` and with any
         ``n_jobs``. Labels ``y`` of another kind than the estimator's
         ``classes_`` (e.g. strings for integer classes) raise a ValueError;
