@@ -3,8 +3,15 @@
 import argparse
 import os
 import sys
+import warnings
 
-from ._cli import add_evaluate_parser, parse_alpha, parse_seed, run_evaluate
+from ._cli import (
+    add_evaluate_parser,
+    parse_alpha,
+    parse_seed,
+    print_warnings,
+    run_evaluate,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,7 +36,8 @@ def build_parser():
         description="Fit SDMClassifier and softmax-probability thresholds "
         "(plain and CalibratedClassifierCV) on digits and print a summary "
         "of what each admits on an in-distribution, a shifted and an "
-        "out-of-distribution test set, a legend and a conclusion. Exit "
+        "out-of-distribution test set, a legend and a conclusion; "
+        "warnings follow as 'warning: ...' lines on stderr. Exit "
         "status 2, with one line on stderr, for an invalid option.",
     )
     demo.add_argument("--alpha", type=parse_alpha, default=0.9, metavar="A",
@@ -51,8 +59,10 @@ def main(argv=None):
     if args.command == "demo":
         from ._demo import run_demo
 
-        run_demo(alpha=args.alpha, random_state=args.random_state,
-                 tables=args.tables)
+        with warnings.catch_warnings(record=True) as caught:
+            run_demo(alpha=args.alpha, random_state=args.random_state,
+                     tables=args.tables)
+        print_warnings(caught)
     elif args.command == "evaluate":
         return run_evaluate(args)
     return 0

@@ -119,24 +119,42 @@ class ExemplarAdaptor:
             start += size
         return views
 
-    def standardize(self, features):
+    def standardize(self, features, strict=True):
         """``(features - location) / scale``, computed in float64, as float32.
 
         Computed in chunks of rows: memory beyond the output does not grow
         with the number of rows.
 
+        Parameters
+        ----------
+        features : ndarray of shape (n_samples, n_features)
+        strict : bool, default=True
+            Whether a row that cannot be placed (a value that is not finite,
+            or leaves the float32 range once standardized) is an error.
+
+        Returns
+        -------
+        standardized : ndarray of shape (n_samples, n_features), float32
+            With ``strict=False``, rows that cannot be placed are zero.
+        placed : ndarray of shape (n_samples,), bool
+            Only with ``strict=False``: the rows that can be placed.
+
         Raises
         ------
         ValueError
-            If a standardized value leaves the float32 range.
+            With ``strict=True``, if a row cannot be placed.
         """
         out = np.empty(features.shape, dtype=np.float32)
         for start, chunk in _float64_chunks(features):
             chunk -= self.location
             chunk /= self.scale
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"):
                 out[start : start + len(chunk)] = chunk
-        if not np.all(np.isfinite(out)):
+        placed = np.isfinite(out).all(axis=1)
+        if not strict:
+            out[~placed] = 0.0
+            return out, placed
+        if not placed.all():
             raise ValueError(
                 "Some inputs are too large: standardized with the training "
                 "statistics they exceed the float32 range (about 3.4e38) in "

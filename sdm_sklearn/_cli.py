@@ -651,6 +651,12 @@ def _fit_parameters(args, n_values):
     :data:`PROGRESS_VALUES` feature values print their progress.
     """
     params = dict(args.settings)
+    if params.get("search") == "dask":
+        raise InputError(
+            "--set search=dask needs a running dask.distributed client, which "
+            "the command line does not start; use search=exact, faiss or "
+            "approximate here, or fit from Python with a Client running"
+        )
     if args.alpha is not None:
         params["alpha"] = args.alpha
     params.setdefault("random_state", DEFAULT_RANDOM_STATE)
@@ -669,8 +675,9 @@ def _fit_model(args, train):
     try:
         model = SDMClassifier().set_params(**params).fit(train.features, train.labels)
     # Invalid hyper-parameters and unusable labels raise ValueError (the
-    # estimator's InvalidParameterError is one); anything else is a bug.
-    except ValueError as error:
+    # estimator's InvalidParameterError is one), a search backend whose
+    # package is missing ImportError; anything else is a bug.
+    except (ValueError, ImportError) as error:
         raise InputError(f"cannot fit SDMClassifier: {_one_line(error)}") from error
     print(f"Fitted in {time.perf_counter() - start:.1f} s")
     return model
@@ -785,6 +792,17 @@ def run_evaluate(args):
             # One line only: warnings raised before the error are dropped.
             print(f"{_PROG}: error: {_one_line(error)}", file=sys.stderr)
             return 2
+    print_warnings(caught)
+    return 0
+
+
+def print_warnings(caught):
+    """Caught warnings as ``warning: ...`` lines on stderr, one per warning.
+
+    Parameters
+    ----------
+    caught : list of warnings.WarningMessage
+        As recorded by ``warnings.catch_warnings(record=True)``.
+    """
     for warning in caught:
         print(f"warning: {_one_line(warning.message)}", file=sys.stderr)
-    return 0

@@ -187,6 +187,33 @@ def evaluate_queries(index, adaptor, standardized, max_similarity,
     return SplitState(logits, predictions, q, nearest, d_nearest, d)
 
 
+def unplaced(state, rows):
+    """``state`` with ``rows`` marked as infinitely far from the support set.
+
+    For inputs that cannot be placed (features that are not finite, or
+    overflow float32 once standardized): q = 0, no nearest support point
+    (index -1), ``d_nearest`` infinite and d = 0, so that the SDM output is
+    uniform and the row is rejected as out of distribution. Their logits
+    are those of the all-zero standardized row, the training mean.
+
+    Parameters
+    ----------
+    state : SplitState
+    rows : ndarray of shape (n_samples,), bool
+
+    Returns
+    -------
+    state : SplitState
+    """
+    return SplitState(
+        state.logits, state.predictions,
+        np.where(rows, 0, state.q),
+        np.where(rows, -1, state.nearest),
+        np.where(rows, np.inf, state.d_nearest),
+        np.where(rows, 0.0, state.d),
+    )
+
+
 def balanced_loss(state, labels):
     """Mean over classes of the per-class mean SDM loss (paper, sec. 3.1.6)."""
     return sdm_loss(state.logits, labels, state.q, state.d, class_balanced=True)

@@ -147,6 +147,31 @@ def fitted_estimator(producer):
     return producer
 
 
+def seeded_clone(estimator, seed):
+    """An unfitted copy of ``estimator`` whose unseeded randomness is seeded.
+
+    Every ``random_state`` parameter left at None, the estimator's own and
+    its nested estimators' (a Pipeline's steps, say), is set to ``seed``, so
+    that the same ``SDMClassifier(random_state=...)`` gives the same model.
+    A ``random_state`` the user set is kept.
+
+    Parameters
+    ----------
+    estimator : estimator
+    seed : int
+
+    Returns
+    -------
+    estimator : estimator
+        A clone.
+    """
+    estimator = clone(estimator)
+    unseeded = {name: seed for name, value in estimator.get_params(deep=True).items()
+                if (name == "random_state" or name.endswith("__random_state"))
+                and value is None}
+    return estimator.set_params(**unseeded)
+
+
 def _cross_fitted(estimator, X, y, method, append_features, seed):
     """A classifier producer fitted on X, and its out-of-fold features of X."""
     counts = np.unique(y, return_counts=True)[1]
@@ -191,7 +216,7 @@ def frozen_producer(estimator, response_method, append_features):
     return estimator
 
 
-def check_features(features, producer, n_features=None):
+def check_features(features, producer, n_features=None, finite=True):
     """Features from a producer: dense, 2-D, finite, numeric, the right width.
 
     Parameters
@@ -202,6 +227,9 @@ def check_features(features, producer, n_features=None):
         Named in error messages.
     n_features : int, default=None
         The width the adaptor was fitted on (None: any).
+    finite : bool, default=True
+        Whether NaN and infinity are errors; predictions pass False and
+        reject such rows instead.
 
     Returns
     -------
@@ -214,7 +242,8 @@ def check_features(features, producer, n_features=None):
             "dense transformer, e.g. sklearn.decomposition.TruncatedSVD."
         )
     try:
-        features = check_array(features, dtype=[np.float64, np.float32])
+        features = check_array(features, dtype=[np.float64, np.float32],
+                               ensure_all_finite=finite)
     except ValueError as error:
         raise ValueError(
             f"The feature producer {producer!r} returned invalid features: "
@@ -228,7 +257,7 @@ def check_features(features, producer, n_features=None):
     return features
 
 
-def produce(producer, X, n_features=None):
+def produce(producer, X, n_features=None, finite=True):
     """Features of inputs ``X``: the producer's transform, in fixed blocks.
 
     Parameters
@@ -237,6 +266,8 @@ def produce(producer, X, n_features=None):
     X : producer input with ``n_samples`` rows
     n_features : int, default=None
         Expected width (see :func:`check_features`).
+    finite : bool, default=True
+        See :func:`check_features`.
 
     Returns
     -------
@@ -248,12 +279,14 @@ def produce(producer, X, n_features=None):
         rows = np.minimum(np.arange(start, start + PRODUCER_ROWS), n_samples - 1)
         size = min(PRODUCER_ROWS, n_samples - start)
         block = check_features(
-            producer.transform(_safe_indexing(X, rows)), producer, n_features
+            producer.transform(_safe_indexing(X, rows)), producer, n_features,
+            finite,
         )
         parts.append(block[:size])
         n_features = block.shape[1]
     if not parts:
-        return check_features(producer.transform(X), producer, n_features)
+        return check_features(producer.transform(X), producer, n_features,
+                              finite)
     return np.concatenate(parts)
 
 
@@ -276,7 +309,8 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     append_features : bool
         For a classifier: the inputs' columns before its responses.
     seed : int
-        Seeds the folds of the cross-fitted responses.
+        Seeds the folds of the cross-fitted responses and every
+        ``random_state`` of the estimator left at None.
     frozen_features : ndarray, default=None
         For a frozen producer, the features of all of ``X`` (computed once
         for every iteration).
@@ -294,6 +328,7 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
         return (frozen_producer(estimator, response_method, append_features),
                 RowSubset(frozen_features, support_index),
                 RowSubset(frozen_features, calibration_index))
+    estimator = seeded_clone(estimator, seed)
     support_X = _safe_indexing(X, support_index)
     support_y = _safe_indexing(y, support_index)
     if producer_kind(estimator) == "classifier":

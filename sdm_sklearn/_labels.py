@@ -49,7 +49,8 @@ def resolve_rejection_label(rejection_label, classes):
     ----------
     rejection_label : object
         The parameter. None: -1 for numeric classes (one less than the
-        smallest class if -1 is a class) and "rejected" otherwise.
+        smallest class if -1 is a class) and "rejected" otherwise, with
+        underscores appended while it equals a class.
     classes : ndarray of shape (n_classes,)
 
     Returns
@@ -60,6 +61,8 @@ def resolve_rejection_label(rejection_label, classes):
         numeric = classes.dtype.kind in "iuf"
         if not numeric:
             rejection_label = "rejected"
+            while np.any(classes == np.asarray(rejection_label, dtype=object)):
+                rejection_label += "_"
         elif -1 in classes:
             # a Python number: classes.min() - 1 would wrap around in int8
             rejection_label = plain_value(classes.min()) - 1

@@ -32,7 +32,7 @@ from ._calibration import (
     rejection_reasons,
     rescaled_similarity,
 )
-from ._evaluation import SupportIndex, evaluate_queries
+from ._evaluation import SupportIndex, evaluate_queries, unplaced
 from ._features import produce
 from ._neighbors import good_classes
 
@@ -315,19 +315,27 @@ class SDMModel:
             rows = np.arange(start, min(start + CHUNK_ROWS, n_samples))
             yield _safe_indexing(inputs, rows)
 
-    def _standardized(self, inputs):
-        """Standardized features of (a chunk of) inputs."""
+    def _standardized(self, inputs, strict=True):
+        """Standardized features of (a chunk of) inputs.
+
+        ``strict=False`` (predictions) also returns the rows that can be
+        placed (see :meth:`ExemplarAdaptor.standardize`) instead of failing
+        on the others.
+        """
         if self.producer is None:
             features = inputs
         else:
-            features = produce(self.producer, inputs, self.n_features)
-        return self.adaptor.standardize(features)
+            features = produce(self.producer, inputs, self.n_features,
+                               finite=strict)
+        return self.adaptor.standardize(features, strict)
 
     def _state(self, inputs, n_jobs):
-        return evaluate_queries(
-            self.index, self.adaptor, self._standardized(inputs),
+        standardized, placed = self._standardized(inputs, strict=False)
+        state = evaluate_queries(
+            self.index, self.adaptor, standardized,
             self.max_similarity, self.distance_values, n_jobs,
         )
+        return state if placed.all() else unplaced(state, ~placed)
 
     def _gather(self, inputs, compute):
         """Concatenate the ``compute(chunk)`` dicts of all chunks."""
@@ -341,7 +349,8 @@ class SDMModel:
         """Predicted labels: the argmax of the logits."""
         encoded = self._gather(inputs, lambda chunk: {
             "prediction": np.argmax(
-                self.adaptor.logits(self._standardized(chunk)), axis=1
+                self.adaptor.logits(self._standardized(chunk, strict=False)[0]),
+                axis=1,
             )
         })["prediction"]
         return self.classes[encoded]

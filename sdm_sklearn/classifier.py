@@ -17,6 +17,7 @@ from sklearn.utils import indexable
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
+    InvalidParameterError,
     StrOptions,
     validate_parameter_constraints,
 )
@@ -85,6 +86,42 @@ def _computes(method):
 
     return wrapper
 
+
+
+def _check_parameters(params, constraints, caller_name):
+    """Validate ``params`` against ``constraints``, refusing bools for numbers.
+
+    scikit-learn's numeric intervals accept ``True`` as 1 (``bool`` is an
+    ``int``); a bool given for a fraction, a count or a level is a mistake,
+    never a number the user meant.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter names and values.
+    constraints : dict
+        The estimator's ``_parameter_constraints``.
+    caller_name : str
+        Named in the error message.
+
+    Raises
+    ------
+    InvalidParameterError
+        When a value meets none of its constraints, or is a bool for a
+        parameter that accepts no bool.
+    """
+    validate_parameter_constraints(
+        {name: constraints[name] for name in params}, params, caller_name
+    )
+    for name, value in params.items():
+        allowed = constraints[name]
+        takes_bool = (allowed == "no_validation" or "boolean" in allowed
+                      or "verbose" in allowed)
+        if isinstance(value, (bool, np.bool_)) and not takes_bool:
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {caller_name} must be a number, "
+                f"not a bool. Got {value!r} instead."
+            )
 
 class SDMClassifier(ClassifierMixin, BaseEstimator):
     """Selective classifier with the Similarity-Distance-Magnitude activation.
@@ -258,7 +295,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         What ``predict_selective`` returns for rejected inputs: a single
         number or string that is not a class (nor equal to one) and not NaN.
         None: -1 for numeric classes (one less than the smallest class if -1
-        is a class) and ``"rejected"`` for other labels. When the classes'
+        is a class) and ``"rejected"`` for other labels (``"rejected_"``
+        when ``"rejected"`` is a class, and so on). When the classes'
         dtype cannot hold it exactly (a number with string classes, say),
         ``predict_selective`` returns an object array.
     n_jobs : int, default=None
@@ -267,8 +305,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         means all cores. Each thread computes its own blocks of rows with
         one BLAS thread, so results are bit-identical for every value.
     random_state : int, RandomState instance or None, default=None
-        Seeds the splits, initializations and mini-batch orders. The same
-        value gives the same model and outputs.
+        Seeds the splits, initializations and mini-batch orders, and every
+        ``random_state`` of ``estimator`` (and of its nested estimators) left
+        at None; one the user set is kept. The same value gives the same
+        model and outputs.
     verbose : int, default=0
         1: one line per iteration (best calibration loss and its epoch,
         elapsed time, estimated time left); 2: also one line per epoch.
@@ -576,10 +616,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_unchanged(skip=("alpha", "confidence"))
         # the constraints of the constructor's parameters, in one home
-        validate_parameter_constraints(
-            {name: self._parameter_constraints[name]
-             for name in ("alpha", "confidence")},
+        _check_parameters(
             {"alpha": alpha, "confidence": self.confidence},
+            self._parameter_constraints,
             caller_name=f"{type(self).__name__}.recalibrate",
         )
         confidence = None if self.confidence is None else float(self.confidence)
@@ -589,6 +628,12 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self._model = model
         self._fitted = {**self._fitted, "alpha": alpha, "confidence": self.confidence}
         return self
+
+    def _validate_params(self):
+        """scikit-learn's validation of the constructor's parameters, bools
+        refused where a number is expected."""
+        _check_parameters(self.get_params(deep=False), self._parameter_constraints,
+                          caller_name=type(self).__name__)
 
     def _alpha_levels(self):
         """The ``alpha_levels`` parameter, validated, as a tuple of floats."""
@@ -738,7 +783,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             ``assigned_alpha`` (the highest level of the ladder of
             ``alpha`` and ``alpha_levels`` that admits the point, 0 when
             none) and ``reason``, a categorical: ``admitted``,
-            ``out_of_distribution`` (floor(q') = 0), ``no_region`` (no
+            ``out_of_distribution`` (floor(q') = 0, and every row whose
+            features are not finite or overflow float32 once standardized:
+            q = 0, d = 0, ``d_nearest`` inf, ``nearest_support_index`` -1),
+            ``no_region`` (no
             region exists at ``alpha``), ``below_region`` (q' below
             ``min_rescaled_similarity_``) or ``below_class_threshold`` (the
             SDM output below the class threshold); both follow the variant

@@ -25,6 +25,8 @@ alpha=0.5000001                   fit         fits; thresholds >= alpha
 alpha=1.0                         fit         fits; thresholds all >= 1
                                               (inf without a region)
 warmup_fraction=-0.1 / 1.5        fit         InvalidParameterError "[0.0, 1.0]"
+True for a number (alpha, ...)    fit,        InvalidParameterError "not a bool"
+                                  recalibrate
 producer raising in transform     fit         its own error propagates
 producer returning NaN            fit         ValueError names the producer
 float16 X                         fit         same model as float64 X of the
@@ -37,7 +39,10 @@ X scaled by 1e300                 both        finite probabilities, same
 NaN / inf / 1-D / 3-D / 0 rows    predict     as at fit (every predict method)
 wrong number of features          predict     ValueError "X has 3 features"
 strings / sparse                  predict     as at fit
-entries beyond float32 range      predict     ValueError "float32|too large"
+entries beyond float32 range      predict     rejected row by row (q = 0, d = 0,
+                                              out_of_distribution); the other
+                                              rows unchanged
+producer returning NaN for a row  predict     that row rejected the same way
 DataFrame: renamed column         predict     ValueError "feature names
                                               should match"
 DataFrame: reordered columns      predict     ValueError "same order"
@@ -64,6 +69,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.datasets import make_classification
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sdm_sklearn import SDMClassifier
@@ -289,7 +295,6 @@ PREDICT_CASES = [
                 "could not convert string to float"),
     PredictCase("sparse_csr", sp.csr_matrix(X), TypeError,
                 r"dense data is required.*toarray\(\)"),
-    PredictCase("beyond_float32", X * 1e39, ValueError, "float32|too large"),
     PredictCase("frame_renamed_column",
                 _frame(X).rename(columns={"f0": "other"}), ValueError,
                 "feature names should match", model_input="frame"),
@@ -472,3 +477,68 @@ def test_failed_fit_keeps_previous_state(failure):
         assert value is before_state[name], name
     assert not hasattr(model, "feature_names_in_")
     assert_array_equal(model.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("name", ["alpha", "confidence", "warmup_fraction",
+                                  "calibration_size", "n_iterations", "n_epochs",
+                                  "batch_size", "learning_rate", "n_jobs"])
+def test_a_bool_is_not_a_number(name):
+    X, y = make_classification(60, random_state=0)
+    clf = SDMClassifier(**{name: True})
+    with pytest.raises(ValueError, match=f"'{name}' parameter .* must be"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+
+
+def test_recalibrate_refuses_a_bool_and_keeps_the_model():
+    X, y = make_classification(300, random_state=0)
+    clf = SDMClassifier(n_iterations=1, alpha=0.8, random_state=0).fit(X, y)
+    before = clf.predict_uncertainty(X)
+    with pytest.raises(ValueError, match="'alpha' parameter .* not a bool"):
+        clf.recalibrate(True)
+    assert clf.alpha == 0.8
+    assert before.equals(clf.predict_uncertainty(X))
+
+
+class RowNaNTransformer(TransformerMixin, BaseEstimator):
+    """A feature producer that returns NaN for rows whose first input is 0."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        features = np.array(X, dtype=np.float64)
+        features[features[:, 0] == 0.0] = np.nan
+        return features
+
+
+@pytest.mark.parametrize("case", ["beyond_float32", "producer_nan"])
+def test_rows_that_cannot_be_placed_are_rejected_one_by_one(case):
+    X_fit, y_fit = make_classification(300, n_features=4, n_informative=3,
+                                       n_redundant=0, random_state=0)
+    estimator = RowNaNTransformer() if case == "producer_nan" else None
+    clf = SDMClassifier(estimator, n_iterations=1, alpha=0.8,
+                        random_state=0).fit(X_fit, y_fit)
+    queries = X_fit[:40].copy()
+    bad = np.zeros(len(queries), dtype=bool)
+    bad[[0, 7, 39]] = True
+    if case == "producer_nan":
+        queries[bad, 0] = 0.0
+    else:
+        queries[0, 1], queries[7, 2], queries[39, 0] = 1e39, -1e300, 1e308
+    frame = clf.predict_uncertainty(queries)
+    reference = clf.predict_uncertainty(queries[~bad])
+    assert frame["admitted"].to_numpy()[~bad].any()
+    pd.testing.assert_frame_equal(frame[~bad].reset_index(drop=True), reference)
+    rejected = frame[bad]
+    assert (rejected["reason"] == "out_of_distribution").all()
+    assert not rejected["admitted"].any() and not rejected["admitted_lower"].any()
+    assert (rejected["q"] == 0).all() and (rejected["d"] == 0).all()
+    assert np.isinf(rejected["d_nearest"]).all()
+    assert (rejected["nearest_support_index"] == -1).all()
+    assert (rejected["assigned_alpha"] == 0).all()
+    assert_allclose(clf.predict_proba(queries)[bad], 0.5)
+    selective = clf.predict_selective(queries)
+    assert (selective[bad] == clf.rejection_label_).all()
+    assert_array_equal(selective[~bad], clf.predict_selective(queries[~bad]))
+    assert_array_equal(clf.predict(queries)[~bad], clf.predict(queries[~bad]))

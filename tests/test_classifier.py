@@ -163,6 +163,8 @@ def test_predict_selective_conservative_uses_lower_variant(blobs):
         ([-1, 0, 1], None, -2),
         ([3, 5, 7], None, -1),
         (["ant", "bee", "cat"], None, "rejected"),
+        (["approved", "rejected", "pending"], None, "rejected_"),
+        (["rejected", "rejected_", "x"], None, "rejected__"),
         ([3, 5, 7], 99, 99),
         ([3, 5, 7], "none", "none"),
         (["ant", "bee", "cat"], "?", "?"),

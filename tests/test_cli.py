@@ -440,12 +440,31 @@ def test_bad_model_file(csv_files, tmp_path, capsys, content, message):
     ("colour=red", "Invalid parameter 'colour'"),
     ("standardize=median", "'standardize' parameter of SDMClassifier must be"),
     ("alpha=0.4", "'alpha' parameter of SDMClassifier must be"),
+    ("warmup_fraction=True", "'warmup_fraction' parameter of SDMClassifier "
+     "must be a number, not a bool"),
+    ("search=dask", "search=dask needs a running dask.distributed client"),
 ])
 def test_invalid_hyper_parameters(csv_files, capsys, setting, message):
     train, test = csv_files
     assert main(["evaluate", "--train", str(train), "--test", str(test),
                  "--set", setting]) == 2
     assert message in _error_line(capsys)
+
+
+@pytest.mark.parametrize("search, module", [("faiss", "faiss"),
+                                            ("approximate", "pynndescent")])
+def test_search_backend_without_its_package(csv_files, capsys, monkeypatch,
+                                            search, module):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == module
+                        else find_spec(name, *a))
+    train, test = csv_files
+    assert main(["evaluate", "--train", str(train), "--test", str(test),
+                 "--set", f"search={search}"]) == 2
+    assert f'search="{search}" needs {module}: pip install' in _error_line(capsys)
 
 
 def test_fit_error_on_single_class(tmp_path, capsys):
@@ -828,6 +847,17 @@ def test_demo_output_layout(fast_demo, capsys, tables):
     assert out.endswith(conclusion)
     for test in DEMO_TEST_SETS:
         assert f"\n  {test}: " in conclusion
+
+
+def test_demo_warnings_are_one_line_each(fast_demo, capsys):
+    # alpha 0.99 on 400 images: no region, so the fit warns
+    assert main(["demo", "--alpha", "0.99"]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines), err
+    assert any("No HIGH-RELIABILITY region exists at alpha=0.99" in line
+               for line in lines)
+    assert "classifier.py" not in err and "Warning:" not in err
 
 
 @pytest.mark.filterwarnings("ignore::sdm_sklearn.SmallRegionWarning")

@@ -102,8 +102,8 @@ CASES = [
     ("blank", GOOD, b"\n \n", "is empty"),
     ("header-only", GOOD, b"x0,x1,x2,x3,label\n", "has no rows"),
     ("empty-train", b"", GOOD, "is empty"),
-    ("huge-value", GOOD, _with_value("1e308"),
-     "cannot predict on {test}: Some inputs are too large"),
+    # a row beyond the float32 range is rejected, the others predicted
+    ("huge-value", GOOD, _with_value("1e308"), "ok"),
     ("huge-value-train", _with_value("-1e308"), GOOD,
      "cannot fit SDMClassifier: Some inputs are too large"),
     ("overflowing-value", GOOD, _with_value("1e999"),

@@ -120,3 +120,28 @@ def test_concurrent_predictions_match_sequential(data):
     ):
         assert_array_equal(proba, expected_proba, strict=True)
         pd.testing.assert_frame_equal(frame, expected_frame, check_exact=True)
+
+
+def test_random_state_seeds_an_unseeded_base_estimator(data):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data
+    X_test = X[:50]
+
+    def fit(forest_seed):
+        base = make_pipeline(StandardScaler(),
+                             RandomForestClassifier(10, random_state=forest_seed))
+        return SDMClassifier(base, n_iterations=1, n_epochs=5,
+                             random_state=4).fit(X, y)
+
+    first, second = fit(None), fit(None)
+    assert_array_equal(first.predict_proba(X_test), second.predict_proba(X_test))
+    # the seed goes to a clone: the user's estimator stays unseeded
+    assert first.estimator.get_params()["randomforestclassifier__random_state"] is None
+    fitted = first.estimator_.get_params()["randomforestclassifier__random_state"]
+    assert isinstance(fitted, int)
+    # a seed the user set is kept
+    kept = fit(11).estimator_.get_params()["randomforestclassifier__random_state"]
+    assert kept == 11
