@@ -145,6 +145,9 @@ def _sample(estimator, X):
     if frame_like:
         import pandas as pd
 
+        if X.ndim == 1:
+            # a Series: the in-memory method says what it makes of one
+            return pd.Series(np.zeros(1, dtype=X.dtype), name=X.name)
         zeros = np.zeros((1, len(X.columns)))
         return pd.DataFrame(zeros, columns=X.columns).astype(X.dtypes.to_dict())
     return np.zeros((1,) + X.shape[1:], dtype=X.dtype)

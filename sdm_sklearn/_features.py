@@ -118,12 +118,18 @@ class ClassifierResponses:
     classifier : fitted classifier
     method : {"predict_proba", "decision_function"}
     append_features : bool
+    fill : ndarray of shape (n_columns,), default=None
+        With ``append_features``: what a missing value (NaN) of each column
+        of ``X`` becomes among the features, the column's mean over the
+        training rows (see :func:`column_means`). The classifier itself sees
+        the NaN.
     """
 
-    def __init__(self, classifier, method, append_features):
+    def __init__(self, classifier, method, append_features, fill=None):
         self.classifier = classifier
         self.method = method
         self.append_features = append_features
+        self.fill = fill
 
     def __repr__(self):
         return f"ClassifierResponses({self.classifier!r}, {self.method!r})"
@@ -133,11 +139,35 @@ class ClassifierResponses:
         responses = _response_features(responses, self.method)
         if not self.append_features:
             return responses
-        raw = check_array(X, dtype=[np.float64, np.float32])
+        raw = check_array(X, dtype=[np.float64, np.float32],
+                          ensure_all_finite="allow-nan")
+        missing = np.isnan(raw)
+        if missing.any():
+            raw = np.where(missing, self.fill, raw)
         return np.hstack([raw, responses])
 
     def transform(self, X):
         return self.features(X, getattr(self.classifier, self.method)(X))
+
+
+def column_means(X):
+    """Means of the columns of a numeric ``X`` over their non-missing values.
+
+    A column with no value has mean 0.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_columns), numeric, NaN allowed
+
+    Returns
+    -------
+    means : ndarray of shape (n_columns,), float64
+    """
+    raw = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan")
+    present = ~np.isnan(raw)
+    counts = present.sum(axis=0)
+    totals = np.where(present, raw, 0.0).sum(axis=0)
+    return np.divide(totals, counts, out=np.zeros(raw.shape[1]), where=counts > 0)
 
 
 def fitted_estimator(producer):
@@ -185,34 +215,42 @@ def _cross_fitted(estimator, X, y, method, append_features, seed):
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     out_of_fold = cross_val_predict(clone(estimator), X, y, cv=folds,
                                     method=method)
-    producer = ClassifierResponses(clone(estimator).fit(X, y), method,
-                                   append_features)
+    producer = ClassifierResponses(
+        clone(estimator).fit(X, y), method, append_features,
+        column_means(X) if append_features else None,
+    )
     return producer, check_features(producer.features(X, out_of_fold), producer)
 
 
 def resolve_append(append_features, X):
     """Whether a classifier's responses follow the columns of ``X``.
 
-    "auto": when ``X`` is a dense, finite, numeric 2-D array (or converts to
-    one); not for text, sparse matrices or inputs with missing values, which
-    the classifier may take but the adaptor cannot.
+    "auto": when ``X`` is a dense numeric 2-D array (or converts to one),
+    missing values (NaN) included; not for text or sparse matrices, which
+    the classifier may take but the adaptor cannot. Decided by the kind of
+    ``X``, never by its values, so a NaN in training does not change the
+    feature space.
     """
     if append_features != "auto":
         return bool(append_features)
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         return False
     try:
-        check_array(X, dtype=[np.float64, np.float32])
+        check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False)
     except (TypeError, ValueError):
         return False
     return True
 
 
-def frozen_producer(estimator, response_method, append_features):
-    """The producer of a FrozenEstimator (a classifier's responses, or it)."""
+def frozen_producer(estimator, response_method, append_features, X):
+    """The producer of a FrozenEstimator (a classifier's responses, or it).
+
+    ``X``, the training inputs, gives the fill of missing appended values.
+    """
     if producer_kind(estimator) == "classifier":
         method = resolve_response_method(estimator, response_method)
-        return ClassifierResponses(estimator, method, append_features)
+        return ClassifierResponses(estimator, method, append_features,
+                                   column_means(X) if append_features else None)
     return estimator
 
 
@@ -325,7 +363,7 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     if estimator is None:
         return None, RowSubset(X, support_index), RowSubset(X, calibration_index)
     if frozen_features is not None:
-        return (frozen_producer(estimator, response_method, append_features),
+        return (frozen_producer(estimator, response_method, append_features, X),
                 RowSubset(frozen_features, support_index),
                 RowSubset(frozen_features, calibration_index))
     estimator = seeded_clone(estimator, seed)

@@ -390,8 +390,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     frozen_features = None
     if is_frozen(estimator):
         frozen_features = produce(
-            frozen_producer(estimator, config.response_method,
-                            append), X
+            frozen_producer(estimator, config.response_method, append, X), X
         )
 
     losses = np.empty((config.n_iterations, n_epochs))

@@ -152,7 +152,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         look like unseen points, and those of the classifier fitted on the
         whole support split for calibration and new points. A
         :class:`~sklearn.frozen.FrozenEstimator` around a fitted transformer
-        or classifier is used as is and never refitted.
+        or classifier is used as is and never refitted; it must not have
+        been fitted on any row passed to ``fit`` (see the user guide's
+        drop-in section: nothing here can detect it, and the region then
+        admits too much).
     response_method : {"auto", "predict_proba", "decision_function"}, \
             default="auto"
         For a classifier as ``estimator``: the method whose outputs are the
@@ -161,9 +164,13 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ``predict_proba`` when the classifier has it, else
         ``decision_function``.
     append_features : bool or "auto", default="auto"
-        For a classifier as ``estimator``: put the columns of ``X`` (numeric,
-        finite) before its responses. "auto": when ``X`` is a dense, finite,
-        numeric array (not for text, sparse or missing values). On a panel
+        For a classifier as ``estimator``: put the columns of ``X`` before
+        its responses. "auto": when ``X`` is a dense numeric array (not for
+        text or sparse matrices), decided by its kind, never by its values.
+        A missing value (NaN) of an appended column becomes that column's
+        mean over the training rows, while the classifier sees the NaN, so
+        NaN works in fit and in prediction wherever the classifier takes
+        it (``HistGradientBoostingClassifier``, say). On a panel
         of five data sets and three base models (``benchmarks/README.md``)
         the columns raised the admitted share in distribution (0.507 against
         0.432) and cut the pairs whose admitted accuracy fell below alpha

@@ -232,6 +232,11 @@ def test_errors_are_raised_at_the_call(exact, blobs):
         SDMClassifier().predict_proba(da.from_array(X_test, chunks=50))
     with pytest.raises(TypeError, match="dask arrays, DataFrames and Series"):
         exact.predict(dask.delayed(X_test))
+    # a Series of raw features: the in-memory error, not an AttributeError
+    series = dd.from_pandas(pd.Series(X_test[:, 0]), npartitions=2)
+    for method in ("predict", "predict_uncertainty"):
+        with pytest.raises(ValueError, match="Expected a 2-dimensional container"):
+            getattr(exact, method)(series)
 
 
 def test_collections_keep_the_model_of_the_call(blobs):

@@ -92,6 +92,35 @@ def test_auto_appends_numeric_columns_only(digits):
     assert clf.predict(texts[:3]).shape == (3,)
 
 
+@pytest.mark.parametrize("frozen", [False, True])
+def test_missing_values_keep_the_feature_space(frozen):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = make_classification(600, n_features=6, random_state=0)
+    X_nan = X.copy()
+    X_nan[::7, 2] = np.nan
+    base = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    if frozen:
+        base = FrozenEstimator(clone(base).fit(X[300:], y[300:]))
+    clean = _fit(base, X[:300], y[:300], alpha=0.8)
+    holed = _fit(base, X_nan[:300], y[:300], alpha=0.8)
+    # the NaN of training does not switch the columns off
+    assert clean._model.n_features == holed._model.n_features == 6 + 2
+    assert np.isnan(X_nan[300:]).any()
+    for clf in (clean, holed):
+        # NaN at predict time, where the base model takes it
+        frame = clf.predict_uncertainty(X_nan[300:])
+        assert frame["admitted"].any()
+        assert_array_equal(clf.predict(X_nan[300:]), frame["prediction"])
+    # a missing value is the column's mean over the rows the base model
+    # was fitted on (the support split; all training rows when frozen)
+    rows = np.arange(300) if frozen else holed._model.support_ids
+    row = 300 + np.flatnonzero(np.isnan(X_nan[300:, 2]))[0]
+    features = holed._model.producer.transform(X_nan[row:row + 1])
+    np.testing.assert_allclose(features[0, 2], np.nanmean(X_nan[rows, 2]))
+    np.testing.assert_allclose(features[0, [0, 1, 3, 4, 5]], X_nan[row, [0, 1, 3, 4, 5]])
+
+
 class FoldRecorder(ClassifierMixin, BaseEstimator):
     """Logistic regression that logs the row ids (last column) it was fit on."""
 
