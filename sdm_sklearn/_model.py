@@ -99,6 +99,8 @@ class CalibrationRecord:
         SDM outputs.
     rescaled_similarity : ndarray of shape (n_calibration,)
         q'.
+    d_nearest : ndarray of shape (n_calibration,)
+        Distance to the nearest support point.
     ids : ndarray of shape (n_calibration,)
         The user's identifiers of the calibration points.
     """
@@ -107,6 +109,7 @@ class CalibrationRecord:
     predictions: np.ndarray
     probabilities: np.ndarray
     rescaled_similarity: np.ndarray
+    d_nearest: np.ndarray
     ids: np.ndarray
 
     def ladder(self, levels, confidence):
@@ -159,7 +162,7 @@ def calibrated_model(*, classes, producer, adaptor, index, support_labels,
     q_prime = rescaled_similarity(state.q, probabilities[rows, state.predictions])
     calibration = CalibrationRecord(
         calibration_labels, state.predictions, probabilities, q_prime,
-        calibration_ids,
+        state.d_nearest, calibration_ids,
     )
     ((q_min, thresholds),) = calibration.ladder((alpha,), confidence)
     return SDMModel(
@@ -266,6 +269,33 @@ class SDMModel:
             members=tuple(member.recalibrated(alpha, confidence)
                           for member in self.members),
         )
+
+    def calibration_columns(self, alpha_levels=()):
+        """What the model says about its own calibration points.
+
+        Returns
+        -------
+        columns : dict of str to ndarray
+            ``calibration_id``, ``label``, ``prediction`` (labels),
+            ``sdm_probability`` (of the prediction), ``rescaled_similarity``,
+            ``d_nearest`` and ``admitted`` (by the region at ``alpha`` or a
+            higher level of the ladder, as :meth:`uncertainty` admits).
+        """
+        record = self.calibration
+        p_hat = record.probabilities[np.arange(len(record.labels)),
+                                     record.predictions]
+        levels = self.levels(alpha_levels)
+        above = self.ladder(levels)[:levels.index(self.alpha) + 1]
+        return {
+            "calibration_id": record.ids,
+            "label": self.classes[record.labels],
+            "prediction": self.classes[record.predictions],
+            "sdm_probability": p_hat,
+            "rescaled_similarity": record.rescaled_similarity,
+            "d_nearest": record.d_nearest,
+            "admitted": admit_at(record.rescaled_similarity, p_hat,
+                                 record.predictions, above),
+        }
 
     def region_class_counts(self, min_rescaled_similarity=None):
         """Calibration points of each class with ``q' >= q'_min``.

@@ -359,6 +359,13 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ``confidence=None``, below ``ceil(1 / (1 - alpha))`` for some class,
         ``fit`` warns with
         :class:`~sdm_sklearn.exceptions.SmallRegionWarning`.
+    calibration_uncertainty_ : pandas.DataFrame of shape (n_calibration, 7)
+        What the model says about its calibration points, the reference of
+        :class:`~sdm_sklearn.monitoring.DriftMonitor`: ``calibration_id``,
+        ``label``, ``prediction``, ``sdm_probability``,
+        ``rescaled_similarity`` (q'), ``d_nearest`` and ``admitted`` (by the
+        current region, as in :meth:`predict_uncertainty`; the points
+        chose the region, so their admitted accuracy is in-sample).
     rejection_label_ : object
         The rejection marker in use.
     search_ : {"exact", "faiss", "approximate", "dask"}
@@ -984,6 +991,13 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     def region_class_counts_(self):
         check_is_fitted(self)
         return self._model.region_class_counts(self.min_rescaled_similarity_)
+
+    @property
+    def calibration_uncertainty_(self):
+        import pandas as pd
+
+        check_is_fitted(self)
+        return pd.DataFrame(self._model.calibration_columns(self._alpha_levels()))
 
     def __setstate__(self, state):
         saved = state.get("_sdm_version")

@@ -201,20 +201,27 @@ def _check_y_against_classes(y, classes, stacklevel=3):
     return y
 
 
+def _final_sdm(estimator):
+    """The SDM estimator that answers for ``estimator``: itself, or the last
+    step of a :class:`~sklearn.pipeline.Pipeline` ending in one."""
+    if isinstance(estimator, Pipeline) and len(estimator) > 0:
+        final = estimator[-1]
+        if hasattr(final, "predict_uncertainty"):
+            check_is_fitted(estimator)
+            return final
+    return estimator
+
+
 def _sdm_step(estimator, X):
     """The SDM estimator that answers for ``estimator``, and its input.
 
     A :class:`~sklearn.pipeline.Pipeline` ending in an SDMClassifier answers
     through its last step, on ``X`` transformed by the steps before it.
     """
-    if isinstance(estimator, Pipeline) and len(estimator) > 0:
-        final = estimator[-1]
-        if hasattr(final, "predict_uncertainty"):
-            check_is_fitted(estimator)
-            if len(estimator) > 1:
-                X = estimator[:-1].transform(X)
-            return final, X
-    return estimator, X
+    final = _final_sdm(estimator)
+    if final is not estimator and len(estimator) > 1:
+        X = estimator[:-1].transform(X)
+    return final, X
 
 
 def _check_sdm_estimator(estimator, caller):

@@ -13,6 +13,8 @@ find the matplotlib objects in the attributes ending with an underscore
   out-of-distribution inputs of an :class:`~sdm_sklearn.SDMClassifier`.
 - :class:`SDMDistributionDisplay`: histograms of the rescaled similarity
   q' and of the distance quantile d, for correct and wrong predictions.
+- :class:`DriftDisplay`: the test martingales and batch statistics of a
+  :class:`~sdm_sklearn.monitoring.DriftMonitor`.
 
 matplotlib is an optional dependency: ``pip install matplotlib`` (or, in a
 clone of sdm_sklearn, ``python -m pip install ".[plotting]"``).
@@ -32,7 +34,8 @@ from .metrics import (
     selective_report,
 )
 
-__all__ = ["RegionAccuracyDisplay", "RiskCoverageDisplay", "SDMDistributionDisplay"]
+__all__ = ["DriftDisplay", "RegionAccuracyDisplay", "RiskCoverageDisplay",
+           "SDMDistributionDisplay"]
 
 _RESPONSES = ("auto", "predict_proba", "sdm_probability", "sdm_probability_lower")
 
@@ -659,3 +662,138 @@ class SDMDistributionDisplay:
             estimator_name=type(estimator).__name__ if name is None else name,
         )
         return display.plot(ax=ax, bins=bins, density=density)
+
+
+class DriftDisplay:
+    """A drift monitor's test martingales and batch statistics over a stream.
+
+    Three panels: ``log10`` of both test martingales after every input, with
+    the alarm threshold and, once it has gone off, the input that set off
+    the alarm; the admitted share of every batch against the calibration
+    split's; and the Kolmogorov-Smirnov distances of q' and ``d_nearest``
+    and the total variation distance of the predicted classes, per batch.
+
+    Create it with :meth:`from_monitor`. All parameters are stored as
+    attributes.
+
+    Parameters
+    ----------
+    log10_martingales : dict of str to ndarray of shape (n_seen,)
+        ``log10`` of each martingale after every input.
+    log10_threshold : float
+        ``log10`` of the alarm threshold.
+    history : pandas.DataFrame
+        :attr:`~sdm_sklearn.monitoring.DriftMonitor.history_`.
+    reference_admitted_share : float
+        The calibration split's admitted share.
+    alarm_sample : int, default=None
+        Stream position of the input that set off the alarm; None: no alarm.
+
+    Attributes
+    ----------
+    lines_ : dict of str to matplotlib.lines.Line2D
+        The martingales (by score name), ``"admitted_share"``,
+        ``"ks_rescaled_similarity"``, ``"ks_d_nearest"`` and
+        ``"class_shift"``.
+    threshold_line_ : matplotlib.lines.Line2D
+    alarm_line_ : matplotlib.lines.Line2D or None
+    axes_ : ndarray of shape (3,) of matplotlib.axes.Axes
+    figure_ : matplotlib.figure.Figure
+    """
+
+    def __init__(self, log10_martingales, log10_threshold, history,
+                 reference_admitted_share, *, alarm_sample=None):
+        self.log10_martingales = log10_martingales
+        self.log10_threshold = log10_threshold
+        self.history = history
+        self.reference_admitted_share = reference_admitted_share
+        self.alarm_sample = alarm_sample
+
+    def plot(self, *, ax=None):
+        """Draw the three panels.
+
+        Parameters
+        ----------
+        ax : array-like of 3 matplotlib.axes.Axes, default=None
+            Axes for the martingale, admitted-share and distance panels;
+            None: a new figure with three stacked axes.
+
+        Returns
+        -------
+        display : DriftDisplay
+            This display, with the matplotlib objects stored.
+        """
+        plt = _pyplot("DriftDisplay.plot")
+        if ax is None:
+            self.figure_, axes = plt.subplots(3, 1, figsize=(8, 9))
+        else:
+            axes = np.asarray(ax, dtype=object).ravel()
+            if axes.shape != (3,):
+                raise ValueError(f"ax must hold exactly 3 axes; got {axes.shape[0]}.")
+            self.figure_ = axes[0].figure
+        self.axes_ = np.asarray(axes, dtype=object)
+        martingale_axes, share_axes, distance_axes = self.axes_
+        self.lines_ = {}
+        for name, path in self.log10_martingales.items():
+            (self.lines_[name],) = martingale_axes.plot(
+                np.arange(1, len(path) + 1), path, label=f"score: {name}")
+        self.threshold_line_ = martingale_axes.axhline(
+            self.log10_threshold, color="black", linestyle="--",
+            label="alarm threshold")
+        self.alarm_line_ = None
+        if self.alarm_sample is not None:
+            self.alarm_line_ = martingale_axes.axvline(
+                self.alarm_sample + 1, color="tab:red", linestyle=":",
+                label=f"alarm (input {self.alarm_sample + 1})")
+        martingale_axes.set(xlabel="inputs seen", ylabel="log10 martingale",
+                            title="Exchangeability test")
+        batches = self.history["batch"].to_numpy()
+        (self.lines_["admitted_share"],) = share_axes.plot(
+            batches, self.history["admitted_share"].to_numpy(dtype=float),
+            marker="o", label="batch")
+        share_axes.axhline(self.reference_admitted_share, color="gray",
+                           linestyle="--", label="calibration split")
+        share_axes.set(xlabel="batch", ylabel="admitted share", ylim=(-0.02, 1.02),
+                       title="Admitted share")
+        for column, label in (
+            ("ks_rescaled_similarity", "KS distance of q'"),
+            ("ks_d_nearest", "KS distance of d_nearest"),
+            ("class_shift", "TV distance of predicted classes"),
+        ):
+            (self.lines_[column],) = distance_axes.plot(
+                batches, self.history[column].to_numpy(dtype=float), marker="o",
+                label=label)
+        distance_axes.set(xlabel="batch", ylabel="distance to calibration",
+                          ylim=(-0.02, 1.02),
+                          title="Batch against the calibration split")
+        for axes_ in self.axes_:
+            axes_.legend()
+        self.figure_.tight_layout()
+        return self
+
+    @classmethod
+    def from_monitor(cls, monitor, *, ax=None):
+        """Plot what a :class:`~sdm_sklearn.monitoring.DriftMonitor` has seen.
+
+        Parameters
+        ----------
+        monitor : DriftMonitor
+            Updated at least once.
+        ax : array-like of 3 matplotlib.axes.Axes, default=None
+            See :meth:`plot`.
+
+        Returns
+        -------
+        display : DriftDisplay
+        """
+        if len(monitor.history_) == 0:
+            raise ValueError(
+                "DriftDisplay.from_monitor needs a monitor that has seen at "
+                "least one batch; call monitor.update(X) first."
+            )
+        display = cls(
+            monitor.log10_martingales_, monitor.log10_threshold_,
+            monitor.history_, monitor.reference_["admitted_share"],
+            alarm_sample=monitor.alarm_sample_,
+        )
+        return display.plot(ax=ax)
