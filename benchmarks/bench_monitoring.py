@@ -5,9 +5,10 @@ Usage: ``python benchmarks/bench_monitoring.py [--seeds N] [--shift-seeds M]``.
 Three measurements, each against a plain baseline in the same run, a
 two-sample Kolmogorov-Smirnov test of each batch's softmax confidence (the
 top ``predict_proba`` of a logistic regression fitted on the first half of
-the training rows) against that of the second half, at level 0.05 per batch
-(``ks``) and at 0.05 / n_batches per batch (``ks bonferroni``, a
-family-wise level of 0.05 over the stream):
+the training rows) against that of the second half, at the monitor's
+``alarm_level`` per batch (``ks``) and at ``alarm_level / n_batches`` per
+batch (``ks bonferroni``, a family-wise level of ``alarm_level`` over a
+stream whose number of batches is known in advance):
 
 1. **False alarms.** ``make_classification`` (2 classes, 20 features, 3,000
    rows), a new draw per seed; ``SDMClassifier(n_iterations=1)`` on 1,000
@@ -74,9 +75,9 @@ def _first_alarms(clf, baseline, reference, batches, alarm_level, seed):
             first["sdm"] = index
         p_value = ks_2samp(baseline.predict_proba(batch).max(axis=1),
                            reference).pvalue
-        if first["ks"] is None and p_value < LEVEL:
+        if first["ks"] is None and p_value < alarm_level:
             first["ks"] = index
-        if first["ks bonferroni"] is None and p_value < LEVEL / len(batches):
+        if first["ks bonferroni"] is None and p_value < alarm_level / len(batches):
             first["ks bonferroni"] = index
     return first
 

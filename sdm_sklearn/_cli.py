@@ -10,6 +10,7 @@ and exit status 2.
 
 import argparse
 import csv
+import json
 import math
 import sys
 import time
@@ -234,6 +235,14 @@ def add_evaluate_parser(commands):
                         "columns and its true label to this CSV file")
     parser.add_argument("--save", type=Path, metavar="MODEL",
                         help="save the fitted model with joblib")
+    parser.add_argument("--report", type=Path, metavar="OUT.html",
+                        help="write a self-contained HTML report on the test "
+                        "file (region, selective tables, plots, rejection "
+                        "reasons, drift against the calibration split, "
+                        "examples with their nearest support points)")
+    parser.add_argument("--report-json", type=Path, metavar="OUT.json",
+                        help="write the report's numbers as JSON (schema in "
+                        "sdm_sklearn.report)")
     return parser
 
 
@@ -758,6 +767,20 @@ def _evaluate(args):
                                   reasons=reasons)
         print()
         print(format_selective_report(report, title=f"{title} | {args.test}"))
+
+    if args.report is not None or args.report_json is not None:
+        from .report import build_report, render_html
+
+        report = build_report(model, _align_features(test.features, model),
+                              test.labels, title=f"SDMClassifier on {args.test}")
+        for path, text in ((args.report, lambda: render_html(report)),
+                           (args.report_json,
+                            lambda: json.dumps(report, indent=2, allow_nan=False))):
+            if path is not None:
+                _write("the report", path,
+                       lambda target, text=text: target.write_text(text(),
+                                                                   encoding="utf-8"))
+                print(f"\nWrote the report to {path}")
 
     if args.predictions is not None:
         output = frame.reset_index(drop=True)
