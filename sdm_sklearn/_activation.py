@@ -145,7 +145,8 @@ def _dense_ranks(values):
     return ranks
 
 
-def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):
+def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None,
+             sample_weight=None):
     """SDM loss of eq. 7: mean of ``-log_{2+q} SDM(z)_y``.
 
     Parameters
@@ -158,7 +159,10 @@ def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):
         Average the per-class mean losses instead of all points.
     n_classes : int, default=None
         Number of classes for the balanced mean (defaults to ``z.shape[1]``);
-        classes without points are left out of the mean.
+        classes without points (or without weight) are left out of the mean.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weighted means (within each class for the balanced mean); a point
+        of integer weight ``k`` counts as ``k`` copies of it.
 
     Returns
     -------
@@ -169,19 +173,27 @@ def sdm_loss(z, y, q, d, *, class_balanced=False, n_classes=None):
     log_norm = np.log(np.exp(scores - top).sum(axis=1)) + top[:, 0]
     log_prob = scores[np.arange(len(y)), y] - log_norm
     per_point = -log_prob / np.log(2.0 + q)
+    if sample_weight is not None:
+        per_point = per_point * sample_weight
     if not class_balanced:
-        return float(per_point.mean())
+        if sample_weight is None:
+            return float(per_point.mean())
+        return float(per_point.sum() / np.sum(sample_weight))
     n_classes = z.shape[1] if n_classes is None else n_classes
     totals = np.bincount(y, weights=per_point, minlength=n_classes)
-    counts = np.bincount(y, minlength=n_classes)
+    counts = np.bincount(y, weights=sample_weight, minlength=n_classes)
     present = counts > 0
     return float(np.mean(totals[present] / counts[present]))
 
 
-def sdm_loss_gradient(z, y, q, d):
-    """Gradient of :func:`sdm_loss` (plain mean) with respect to ``z``.
+def sdm_loss_gradient(z, y, q, d, sample_weight=None):
+    """Gradient of the training loss with respect to ``z``.
 
-    ``d_n * (SDM(z_n) - onehot(y_n)) / n_samples`` per row (paper, A.4.1).
+    ``d_n * w_n * (SDM(z_n) - onehot(y_n)) / n_samples`` per row (paper,
+    A.4.1; ``w_n = 1`` without weights): the gradient of :func:`sdm_loss`
+    (plain mean), each point's term scaled by its weight. The weights are
+    normalized to mean 1 over the support split, so weights of 1 change
+    nothing, bit for bit.
 
     Parameters
     ----------
@@ -189,6 +201,7 @@ def sdm_loss_gradient(z, y, q, d):
     y : ndarray of shape (n_samples,)
         Encoded labels.
     q, d : ndarray of shape (n_samples,)
+    sample_weight : ndarray of shape (n_samples,), default=None
 
     Returns
     -------
@@ -196,5 +209,8 @@ def sdm_loss_gradient(z, y, q, d):
     """
     grad = softmax(sdm_scale(q, d)[:, None] * z)
     grad[np.arange(len(y)), y] -= 1.0
-    grad *= (d / len(y))[:, None]
+    scale = d / len(y)
+    if sample_weight is not None:
+        scale = scale * sample_weight
+    grad *= scale[:, None]
     return grad

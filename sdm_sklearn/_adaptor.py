@@ -223,7 +223,7 @@ class ExemplarAdaptor:
         return (w1 @ features).T.astype(np.float32) + b1
 
     def train_epoch(self, standardized, y, q, d, batch_size, learning_rate,
-                    optimizer_state, rng, rows=None):
+                    optimizer_state, rng, rows=None, sample_weight=None):
         """One pass of mini-batch Adam over the data (or some of its rows).
 
         Parameters
@@ -241,6 +241,9 @@ class ExemplarAdaptor:
             Shuffles the mini-batches.
         rows : ndarray of int, default=None
             Train on these rows only (None: all).
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Per-point weights of the loss, of mean 1 (see
+            :func:`~sdm_sklearn._activation.sdm_loss_gradient`).
         """
         w1, b1, w2, b2 = self._views(self.params)
         grads = np.zeros_like(self.params)
@@ -261,7 +264,10 @@ class ExemplarAdaptor:
             h += b1
             np.matmul(h, w2.T, out=z)
             z += b2
-            grad_z = sdm_loss_gradient(z, y[index], q[index], d[index])
+            grad_z = sdm_loss_gradient(
+                z, y[index], q[index], d[index],
+                None if sample_weight is None else sample_weight[index],
+            )
             grad_z = grad_z.astype(np.float32)
             np.matmul(grad_z.T, h, out=g_w2)
             np.sum(grad_z, axis=0, out=g_b2)

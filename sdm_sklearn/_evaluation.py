@@ -214,6 +214,8 @@ def unplaced(state, rows):
     )
 
 
-def balanced_loss(state, labels):
-    """Mean over classes of the per-class mean SDM loss (paper, sec. 3.1.6)."""
-    return sdm_loss(state.logits, labels, state.q, state.d, class_balanced=True)
+def balanced_loss(state, labels, sample_weight=None):
+    """Mean over classes of the per-class (weighted) mean SDM loss (paper,
+    sec. 3.1.6)."""
+    return sdm_loss(state.logits, labels, state.q, state.d, class_balanced=True,
+                    sample_weight=sample_weight)

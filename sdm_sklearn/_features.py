@@ -24,7 +24,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import _num_samples, check_array
+from sklearn.utils.validation import _num_samples, check_array, has_fit_parameter
 
 from ._blocks import block_starts
 
@@ -202,8 +202,20 @@ def seeded_clone(estimator, seed):
     return estimator.set_params(**unseeded)
 
 
-def _cross_fitted(estimator, X, y, method, append_features, seed):
-    """A classifier producer fitted on X, and its out-of-fold features of X."""
+def takes_sample_weight(estimator):
+    """Whether ``estimator.fit`` has a ``sample_weight`` parameter.
+
+    A Pipeline's ``fit`` takes ``step__sample_weight`` names instead, so it
+    does not (scikit-learn's own meta-estimators decide the same way).
+    """
+    return has_fit_parameter(estimator, "sample_weight")
+
+
+def _cross_fitted(estimator, X, y, method, append_features, seed, fit_params):
+    """A classifier producer fitted on X, and its out-of-fold features of X.
+
+    ``fit_params`` (``sample_weight`` or nothing) go to every fit.
+    """
     counts = np.unique(y, return_counts=True)[1]
     n_splits = int(min(RESPONSE_FOLDS, counts.min()))
     if n_splits < 2:
@@ -214,9 +226,9 @@ def _cross_fitted(estimator, X, y, method, append_features, seed):
         )
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     out_of_fold = cross_val_predict(clone(estimator), X, y, cv=folds,
-                                    method=method)
+                                    method=method, params=fit_params)
     producer = ClassifierResponses(
-        clone(estimator).fit(X, y), method, append_features,
+        clone(estimator).fit(X, y, **fit_params), method, append_features,
         column_means(X) if append_features else None,
     )
     return producer, check_features(producer.features(X, out_of_fold), producer)
@@ -330,7 +342,7 @@ def produce(producer, X, n_features=None, finite=True):
 
 def split_features(estimator, X, y, support_index, calibration_index, *,
                    response_method, append_features, seed,
-                   frozen_features=None):
+                   frozen_features=None, sample_weight=None):
     """The producer of one iteration and the features of both splits.
 
     Parameters
@@ -352,6 +364,9 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     frozen_features : ndarray, default=None
         For a frozen producer, the features of all of ``X`` (computed once
         for every iteration).
+    sample_weight : ndarray of shape (n_support,), default=None
+        Weights of the support rows, passed to the producer's ``fit`` when
+        it takes ``sample_weight`` (see :func:`takes_sample_weight`).
 
     Returns
     -------
@@ -369,16 +384,18 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     estimator = seeded_clone(estimator, seed)
     support_X = _safe_indexing(X, support_index)
     support_y = _safe_indexing(y, support_index)
+    fit_params = ({} if sample_weight is None or not takes_sample_weight(estimator)
+                  else {"sample_weight": sample_weight})
     if producer_kind(estimator) == "classifier":
         producer, support_features = _cross_fitted(
             estimator, support_X, support_y,
             resolve_response_method(estimator, response_method),
-            append_features, seed,
+            append_features, seed, fit_params,
         )
     else:
         producer = clone(estimator)
         support_features = check_features(
-            producer.fit_transform(support_X, support_y), producer
+            producer.fit_transform(support_X, support_y, **fit_params), producer
         )
     calibration_features = produce(
         producer, _safe_indexing(X, calibration_index), support_features.shape[1]

@@ -283,11 +283,14 @@ def _finish(state, max_similarity, n_jobs, factory):
 def _train_iteration(support_features, support_labels, calibration_features,
                      calibration_labels, *, n_classes, config, n_epochs,
                      max_similarity, factory, rng, progress, iteration,
-                     final_index=False):
+                     final_index=False, support_weight=None,
+                     calibration_weight=None):
     """Train one adaptor on a split; the losses and its best epoch's state.
 
     ``final_index``: the fitted model will search with another backend than
     ``factory``, so the state keeps what :func:`_finish` needs.
+    ``support_weight`` (of mean 1) weights the training loss,
+    ``calibration_weight`` the balanced loss that chooses the epoch.
     """
     location, scale = fit_standardizer(support_features, config.standardize)
     adaptor = ExemplarAdaptor(location, scale, config.n_exemplar_dims,
@@ -299,9 +302,12 @@ def _train_iteration(support_features, support_labels, calibration_features,
                         automatic=config.n_epochs == "auto")
     scoring = selection_rows(calibration_labels, rng)
     scoring_std, scoring_labels = calibration_std, calibration_labels
+    scoring_weight = calibration_weight
     if scoring is not None:
         scoring_std = calibration_std[scoring]
         scoring_labels = calibration_labels[scoring]
+        if calibration_weight is not None:
+            scoring_weight = calibration_weight[scoring]
     q = np.full(len(support_labels), np.e - 2.0)
     d = np.ones(len(support_labels))
     n_warmup = warmup_epochs(config.warmup_fraction, n_epochs)
@@ -313,7 +319,8 @@ def _train_iteration(support_features, support_labels, calibration_features,
         with np.errstate(over="ignore", invalid="ignore"):
             adaptor.train_epoch(support_std, support_labels, q, d,
                                 config.batch_size, config.learning_rate,
-                                optimizer_state, rng, rows=rows)
+                                optimizer_state, rng, rows=rows,
+                                sample_weight=support_weight)
         if not np.all(np.isfinite(adaptor.params)):
             raise ValueError(
                 f"Training diverged at iteration {iteration + 1}, epoch "
@@ -329,7 +336,7 @@ def _train_iteration(support_features, support_labels, calibration_features,
             index, adaptor, scoring_std, scoring_labels, max_similarity,
             config.n_jobs,
         )
-        losses[epoch] = balanced_loss(state, scoring_labels)
+        losses[epoch] = balanced_loss(state, scoring_labels, scoring_weight)
         progress.epoch(iteration, epoch, losses[epoch])
         if best is None or losses[epoch] <= losses[best.epoch]:
             best = _EpochState(copy.deepcopy(adaptor), epoch, index, state, values)
@@ -349,8 +356,29 @@ def _train_iteration(support_features, support_labels, calibration_features,
     return losses, best
 
 
+def support_weights(sample_weight, support_index):
+    """The support split's weights, normalized to mean 1 (None: none).
+
+    Raises
+    ------
+    ValueError
+        When every support point has weight 0.
+    """
+    if sample_weight is None:
+        return None
+    weights = sample_weight[support_index]
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError(
+            "sample_weight is 0 on every point of a support split: the "
+            "adaptor would learn from nothing. Give positive weights to "
+            "more points."
+        )
+    return weights * (len(weights) / total)
+
+
 def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
-            confidence, random_state, verbose=0):
+            confidence, random_state, verbose=0, sample_weight=None):
     """Train every iteration and calibrate the selected model.
 
     Parameters
@@ -370,6 +398,10 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         Certify the region at this confidence (None: the paper's Alg. 1).
     random_state : int, RandomState instance or None
     verbose : int, default=0
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Validated, nonnegative. Weights the base model's fit (where it
+        accepts them), the adaptor's loss and the balanced loss that picks
+        the epoch and the iteration; never the split, q, d or the region.
 
     Returns
     -------
@@ -405,6 +437,8 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             response_method=config.response_method,
             append_features=append, seed=int(seed),
             frozen_features=frozen_features,
+            sample_weight=None if sample_weight is None
+            else sample_weight[support_index],
         )
         support_labels = y_encoded[support_index]
         cap = config.max_similarity
@@ -417,6 +451,9 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             factory=training_factory(search, seed), rng=rng,
             progress=progress, iteration=iteration,
             final_index=not keeps_index,
+            support_weight=support_weights(sample_weight, support_index),
+            calibration_weight=None if sample_weight is None
+            else sample_weight[calibration_index],
         )
         candidate = (iteration, state, producer, support_index,
                      calibration_index, cap, seed)

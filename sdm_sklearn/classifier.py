@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_sample_weight,
     _num_samples,
     check_consistent_length,
     check_is_fitted,
@@ -34,7 +35,12 @@ from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import REASONS, minimum_region_count, zero_error_count
 from ._distributed import dask_collections
-from ._features import fitted_estimator, producer_kind
+from ._features import (
+    fitted_estimator,
+    is_frozen,
+    producer_kind,
+    takes_sample_weight,
+)
 from ._labels import (
     as_ids,
     check_class_counts,
@@ -507,7 +513,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, ids=None):
+    def fit(self, X, y, *, sample_weight=None, ids=None):
         """Fit the adaptor on support splits and calibrate the region.
 
         A failed ``fit`` leaves a previously fitted model as it was.
@@ -518,6 +524,19 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             Training inputs: the features, or whatever ``estimator`` takes.
         y : array-like of shape (n_samples,)
             Class labels (integers, booleans or strings).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Nonnegative weights. They weight the base model's fit on each
+            support split, when its ``fit`` takes ``sample_weight`` (a
+            warning says when it does not; a Pipeline's does not), the
+            adaptor's loss, and the balanced calibration loss that chooses
+            the epoch and the iteration. They do not enter the split, q, d,
+            the distance eCDFs or the region: the region's test counts
+            calibration points of each class as independent draws, and a
+            class-conditional accuracy does not depend on how much the
+            classes weigh. An integer weight ``k`` counts a point ``k``
+            times in both losses (as ``k`` copies of it would), not in the
+            support set or in the region. Weights of 1 give the same model
+            as no weights.
         ids : array-like of shape (n_samples,), default=None
             Identifiers of the training points, reported by :meth:`explain`
             and :meth:`calibration_partition` (``support_ids_``,
@@ -533,13 +552,13 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         previous_state = dict(self.__dict__)
         try:
             with single_threaded_blas():
-                return self._fit(X, y, ids)
+                return self._fit(X, y, ids, sample_weight)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(previous_state)
             raise
 
-    def _fit(self, X, y, ids):
+    def _fit(self, X, y, ids, sample_weight):
         self._alpha_levels()  # validates alpha_levels before any work
         ids = default_ids(X) if ids is None else as_ids(ids, _num_samples(X))
         if self.estimator is None:
@@ -558,6 +577,11 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
                 )
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, y, dtype=np.float64, ensure_non_negative=True
+            )
+            _warn_if_weights_skip(self.estimator)
         classes, y_encoded = np.unique(y, return_inverse=True)
         check_class_counts(classes, np.bincount(y_encoded))
         check_consistent_length(ids, y)
@@ -585,6 +609,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             confidence=self.confidence,
             random_state=self.random_state,
             verbose=self.verbose,
+            sample_weight=sample_weight,
         )
         _warn_about_region(result.model, stacklevel=5)
 
@@ -1025,6 +1050,20 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             tags.input_tags.sparse = False
             tags.input_tags.allow_nan = False
         return tags
+
+
+def _warn_if_weights_skip(estimator):
+    """Say so when ``sample_weight`` cannot reach the base model's fit."""
+    if estimator is None or is_frozen(estimator) or takes_sample_weight(estimator):
+        return
+    warnings.warn(
+        f"{type(estimator).__name__}.fit does not take sample_weight: the "
+        "base model is fitted unweighted, and the weights reach the "
+        "adaptor's loss and the choice of epoch only (a Pipeline's fit "
+        "takes step__sample_weight names, which SDMClassifier does not "
+        "guess).",
+        UserWarning, stacklevel=4,
+    )
 
 
 def _warn_about_region(model, stacklevel):
