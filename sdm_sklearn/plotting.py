@@ -52,6 +52,18 @@ def _pyplot(caller):
     return plt
 
 
+def _several_axes(ax, caller, n_axes, layout, figsize):
+    """``n_axes`` axes to draw on and their figure; a new figure of
+    ``layout`` (rows, columns) when ``ax`` is None."""
+    if ax is None:
+        figure, axes = _pyplot(caller).subplots(*layout, figsize=figsize)
+        return np.asarray(axes, dtype=object).ravel(), figure
+    axes = np.asarray(ax, dtype=object).ravel()
+    if axes.shape != (n_axes,):
+        raise ValueError(f"ax must hold exactly {n_axes} axes; got {axes.shape[0]}.")
+    return axes, axes[0].figure
+
+
 def _single_axes(ax, caller):
     """The axes to draw on and its figure; a new figure when ``ax`` is None."""
     plt = _pyplot(caller)
@@ -580,17 +592,8 @@ class SDMDistributionDisplay:
         display : SDMDistributionDisplay
             This display, with the matplotlib objects stored.
         """
-        plt = _pyplot("SDMDistributionDisplay.plot")
-        if ax is None:
-            self.figure_, axes = plt.subplots(1, 2, figsize=(10, 4))
-        else:
-            axes = np.asarray(ax, dtype=object).ravel()
-            if axes.shape != (2,):
-                raise ValueError(
-                    f"ax must hold exactly 2 axes; got {axes.shape[0]}."
-                )
-            self.figure_ = axes[0].figure
-        self.axes_ = np.asarray(axes, dtype=object)
+        self.axes_, self.figure_ = _several_axes(
+            ax, "SDMDistributionDisplay.plot", 2, (1, 2), (10, 4))
         name = self.estimator_name if name is None else name
         correct = _check_admitted(self.correct, "correct")
         panels = {
@@ -723,15 +726,8 @@ class DriftDisplay:
         display : DriftDisplay
             This display, with the matplotlib objects stored.
         """
-        plt = _pyplot("DriftDisplay.plot")
-        if ax is None:
-            self.figure_, axes = plt.subplots(3, 1, figsize=(8, 9))
-        else:
-            axes = np.asarray(ax, dtype=object).ravel()
-            if axes.shape != (3,):
-                raise ValueError(f"ax must hold exactly 3 axes; got {axes.shape[0]}.")
-            self.figure_ = axes[0].figure
-        self.axes_ = np.asarray(axes, dtype=object)
+        self.axes_, self.figure_ = _several_axes(
+            ax, "DriftDisplay.plot", 3, (3, 1), (8, 9))
         martingale_axes, share_axes, distance_axes = self.axes_
         self.lines_ = {}
         for name, path in self.log10_martingales.items():

@@ -3,7 +3,7 @@ of the martingale under exchangeability, alarms under shift, bad calls."""
 
 import numpy as np
 import pytest
-from label_kinds import LABEL_KINDS, as_labels
+from label_kinds import LABEL_KINDS, fitted_on_kind
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
@@ -169,11 +169,8 @@ def test_a_pipeline_ending_in_sdm_is_monitored_through_its_last_step(data):
 
 @pytest.mark.parametrize("kind", LABEL_KINDS)
 def test_every_label_kind(kind):
-    X, y = make_classification(n_samples=600, random_state=1)
-    labels = as_labels(y, kind)
-    clf = SDMClassifier(n_iterations=1, alpha=0.9, random_state=0)
-    clf.fit(X[:400], labels[:400])
-    monitor = DriftMonitor(clf, random_state=0).update(X[400:])
+    clf, X_test, _ = fitted_on_kind(kind, 600, 400)
+    monitor = DriftMonitor(clf, random_state=0).update(X_test)
     assert_allclose(monitor.reference_["class_frequencies"].sum(), 1.0)
     assert 0 <= monitor.history_["class_shift"].iloc[0] <= 1
 

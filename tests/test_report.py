@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from label_kinds import LABEL_KINDS, as_labels
+from label_kinds import LABEL_KINDS, fitted_on_kind
 from numpy.testing import assert_allclose
 from sklearn.datasets import make_classification
 from sklearn.pipeline import make_pipeline
@@ -95,12 +95,8 @@ def test_without_labels_and_without_a_region(fitted):
 
 @pytest.mark.parametrize("kind", LABEL_KINDS)
 def test_every_label_kind(kind):
-    X, y = make_classification(n_samples=500, random_state=1)
-    labels = as_labels(y, kind)
-    clf = SDMClassifier(n_iterations=1, alpha=0.9, random_state=0)
-    clf.fit(X[:350], labels[:350])
-    test_labels = labels[350:]
-    report = build_report(clf, X[350:], test_labels)
+    clf, X_test, test_labels = fitted_on_kind(kind, 500, 350)
+    report = build_report(clf, X_test, test_labels)
     json.dumps(report, allow_nan=False)
     expected = [value.item() if hasattr(value, "item") else value
                 for value in clf.classes_]
