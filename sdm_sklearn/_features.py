@@ -393,7 +393,7 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
             append_features, seed, fit_params,
         )
     else:
-        producer = clone(estimator)
+        producer = estimator  # a fresh clone already
         support_features = check_features(
             producer.fit_transform(support_X, support_y, **fit_params), producer
         )

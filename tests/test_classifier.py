@@ -266,18 +266,19 @@ def test_feature_producers(blobs, make_estimator):
 class RowRecorder(TransformerMixin, BaseEstimator):
     """Drops the last column (a row id) and logs the ids it sees.
 
-    The log is shared by every clone, as a class attribute.
+    The log is shared by every clone, as a class attribute; it holds the
+    recorder itself (not its ``id``, which a later object may reuse).
     """
 
     log = []
 
     def fit(self, X, y=None):
         self.n_features_in_ = X.shape[1]
-        RowRecorder.log.append((id(self), "fit", X[:, -1].astype(int)))
+        RowRecorder.log.append((self, "fit", X[:, -1].astype(int)))
         return self
 
     def transform(self, X):
-        RowRecorder.log.append((id(self), "transform", X[:, -1].astype(int)))
+        RowRecorder.log.append((self, "transform", X[:, -1].astype(int)))
         return X[:, :-1]
 
 
@@ -296,7 +297,7 @@ def test_producer_is_fitted_on_support_rows_only(blobs, recorder_log):
     assert len(fits) == 3
     for owner, fitted_ids in fits:
         transformed = [ids for o, kind, ids in recorder_log
-                       if o == owner and kind == "transform"]
+                       if o is owner and kind == "transform"]
         # fit_transform on the support rows, then transform on calibration
         # rows in fixed blocks (the last one padded with its last row).
         assert_array_equal(transformed[0], fitted_ids)
@@ -306,7 +307,7 @@ def test_producer_is_fitted_on_support_rows_only(blobs, recorder_log):
         assert_array_equal(np.sort(np.concatenate([fitted_ids, calibration_ids])),
                            np.arange(len(X)))
     # The kept producer belongs to the kept iteration's support set.
-    kept = [ids for owner, ids in fits if owner == id(clf.estimator_)]
+    kept = [ids for owner, ids in fits if owner is clf.estimator_]
     assert len(kept) == 1
     assert_array_equal(clf.support_labels_, y[np.sort(kept[0])])
     assert len(clf.support_labels_) == len(kept[0])
