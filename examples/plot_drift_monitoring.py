@@ -47,7 +47,7 @@ monitor = DriftMonitor(clf, alarm_level=0.01, random_state=0)
 for batch in batches:
     monitor.update(batch)
 print(f"alarm during batch {monitor.alarm_batch_} (the first shifted batch "
-      f"is batch 6), at input {monitor.alarm_sample_}")
+      f"is batch 6), after {monitor.alarm_sample_ + 1} inputs")
 
 # %%
 # The history of the batches

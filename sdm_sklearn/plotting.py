@@ -740,7 +740,7 @@ class DriftDisplay:
         if self.alarm_sample is not None:
             self.alarm_line_ = martingale_axes.axvline(
                 self.alarm_sample + 1, color="tab:red", linestyle=":",
-                label=f"alarm (input {self.alarm_sample + 1})")
+                label=f"alarm (after {self.alarm_sample + 1} inputs)")
         martingale_axes.set(xlabel="inputs seen", ylabel="log10 martingale",
                             title="Exchangeability test")
         batches = self.history["batch"].to_numpy()
