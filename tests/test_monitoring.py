@@ -229,3 +229,22 @@ def test_display(data):
     with pytest.raises(ValueError, match="exactly 3 axes"):
         display.plot(ax=axes)
     plt.close("all")
+
+
+@pytest.mark.slow
+def test_a_frozen_model_that_saw_the_calibration_rows_sets_off_the_alarm():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = make_classification(4000, n_features=10, flip_y=0.05, random_state=0)
+    X_fit, y_fit, X_new = X[:2000], y[:2000], X[2000:]
+    forest = RandomForestClassifier(50, random_state=0)
+    alarms = {}
+    for name, base in (("frozen", FrozenEstimator(forest.fit(X_fit, y_fit))),
+                       ("cross-fitted", RandomForestClassifier(50, random_state=0))):
+        clf = SDMClassifier(base, alpha=0.9, random_state=0).fit(X_fit, y_fit)
+        monitor = DriftMonitor(clf, alarm_level=0.01, random_state=0)
+        for start in range(0, 1000, 100):
+            monitor.update(X_new[start:start + 100])
+        alarms[name] = monitor.alarm_
+    assert alarms == {"frozen": True, "cross-fitted": False}
