@@ -230,14 +230,16 @@ def _examples(sdm, inputs, frame, admitted, y, n_examples, n_neighbors, rng):
         rows.extend(int(row) for row in chosen)
     if not rows:
         return []
-    neighbours = sdm.explain(_safe_indexing(inputs, np.array(rows)),
+    sample = _safe_indexing(inputs, np.array(rows))
+    if hasattr(sample, "reset_index"):
+        # explain names a DataFrame's rows by their index: make it positions
+        sample = sample.reset_index(drop=True)
+    neighbours = sdm.explain(sample,
                              n_neighbors=min(n_neighbors, len(sdm.support_ids_)))
-    positions = {label: position for position, label in
-                 enumerate(neighbours["input"].unique())}
     examples = []
     for position, row in enumerate(rows):
         record = frame.iloc[row]
-        near = neighbours[neighbours["input"].map(positions) == position]
+        near = neighbours[neighbours["input"] == position]
         examples.append({
             "row": row,
             "admitted": bool(admitted[row]),

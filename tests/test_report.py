@@ -175,3 +175,20 @@ def test_command_line_writes_both(tmp_path, capsys):
     assert status == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write the report to" in err
+
+
+
+def test_examples_of_a_frame_with_a_repeated_index():
+    X, y = make_classification(n_samples=600, n_features=6, n_informative=4,
+                               class_sep=2.0, random_state=0)
+    columns = [f"x{i}" for i in range(6)]
+    frame = pd.DataFrame(X, columns=columns)
+    clf = SDMClassifier(n_iterations=1, alpha=0.9, random_state=0)
+    clf.fit(frame[:400], y[:400])
+    test = frame[400:].set_axis(np.zeros(200, dtype=int))  # every label 0
+    report = build_report(clf, test, y[400:])
+    assert report["examples"]
+    for example in report["examples"]:
+        one = clf.explain(test.iloc[[example["row"]]], n_neighbors=3)
+        assert [n["support_id"] for n in example["neighbors"]] == \
+            one["support_id"].tolist()
