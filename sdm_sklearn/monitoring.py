@@ -169,7 +169,8 @@ class DriftMonitor:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), or producer input
-            The batch, as the estimator's ``predict`` takes it.
+            The batch, in memory, as the estimator's ``predict`` takes it (a
+            dask collection: compute it first; a batch is small).
 
         Returns
         -------
