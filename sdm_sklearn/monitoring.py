@@ -37,6 +37,14 @@ def _class_frequencies(predictions, classes):
     return counts / max(len(predictions), 1)
 
 
+def _fingerprint(sdm):
+    """What changes when the estimator is refitted, recalibrated or gets
+    support points: the monitor's reference is then stale."""
+    return (float(sdm.alpha), sdm.confidence, len(sdm.support_ids_),
+            tuple(np.asarray(sdm.calibration_ids_).tolist()),
+            float(sdm.min_rescaled_similarity_))
+
+
 class DriftMonitor:
     """Sequential test that new inputs are exchangeable with the calibration.
 
@@ -63,7 +71,7 @@ class DriftMonitor:
     ----------
     estimator : SDMClassifier or Pipeline ending in one
         Fitted. Read, never changed; after ``fit``, ``recalibrate`` or
-        ``add_support`` on it, start a new monitor.
+        ``add_support`` on it, :meth:`update` raises: start a new monitor.
     alarm_level : float, default=0.01
         The false-alarm probability over the whole stream, in (0, 1).
     jump : float, default=0.01
@@ -138,6 +146,7 @@ class DriftMonitor:
         self.jump = jump
         self.random_state = random_state
         calibration = final.calibration_uncertainty_
+        self._fingerprint = _fingerprint(final)
         self._classes = final.classes_
         self._calibration = calibration
         self._earlier = {name: np.sort(score(calibration))
@@ -181,6 +190,13 @@ class DriftMonitor:
 
         from ._conformal import conformal_p_values, jumper_path
 
+        if _fingerprint(_final_sdm(self.estimator)) != self._fingerprint:
+            raise ValueError(
+                "The estimator has changed since this DriftMonitor was "
+                "created (fit, recalibrate or add_support): its calibration "
+                "split is no longer the monitor's reference. Start a new "
+                "DriftMonitor."
+            )
         final, inputs = _sdm_step(self.estimator, X)
         # nothing changes before the estimator has accepted the batch
         frame = final.predict_uncertainty(inputs)

@@ -248,3 +248,21 @@ def test_a_frozen_model_that_saw_the_calibration_rows_sets_off_the_alarm():
             monitor.update(X_new[start:start + 100])
         alarms[name] = monitor.alarm_
     assert alarms == {"frozen": True, "cross-fitted": False}
+
+
+@pytest.mark.parametrize("change", ["recalibrate", "add_support", "fit"])
+def test_a_changed_estimator_is_refused(data, change):
+    import copy
+
+    clf, X, y = data
+    clf = copy.deepcopy(clf)
+    monitor = DriftMonitor(clf, random_state=0).update(X[:50])
+    if change == "recalibrate":
+        clf.recalibrate(0.85)
+    elif change == "add_support":
+        clf.add_support(X[50:60], y[50:60])
+    else:
+        clf.fit(X[:400], y[:400])
+    with pytest.raises(ValueError, match="has changed since this DriftMonitor"):
+        monitor.update(X[60:100])
+    assert monitor.history_["n_samples"].tolist() == [50]
