@@ -38,7 +38,9 @@ without labels) is ``null``:
   ``class_shift``, both ``log10_martingale_*``, ``alarm``,
   ``alarm_level``) and ``calibration`` (the monitor's ``reference_``,
   class frequencies as a list).
-- ``examples``: for a seeded sample of admitted and of rejected inputs,
+- ``examples``: for a seeded sample of admitted and of rejected inputs
+  (rejected rows that could not be placed, whose features are not finite,
+  are left out: they have no neighbours),
   ``row`` (position in the data), ``admitted``, ``reason``, ``label`` (null
   without labels), ``prediction``, ``sdm_probability``,
   ``rescaled_similarity``, ``d_nearest`` and ``neighbors``: the nearest
@@ -223,7 +225,10 @@ def build_report(estimator, X, y=None, *, title=None, n_examples=3,
 def _examples(sdm, inputs, frame, admitted, y, n_examples, n_neighbors, rng):
     """Seeded samples of admitted and rejected inputs with their neighbours."""
     rows = []
-    for mask in (admitted, ~admitted):
+    # rows that could not be placed (nearest_support_index -1) have no
+    # neighbours to show
+    placed = frame["nearest_support_index"].to_numpy() >= 0
+    for mask in (admitted, ~admitted & placed):
         candidates = np.flatnonzero(mask)
         chosen = np.sort(rng.choice(candidates, min(n_examples, len(candidates)),
                                     replace=False)) if len(candidates) else []

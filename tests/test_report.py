@@ -192,3 +192,14 @@ def test_examples_of_a_frame_with_a_repeated_index():
         one = clf.explain(test.iloc[[example["row"]]], n_neighbors=3)
         assert [n["support_id"] for n in example["neighbors"]] == \
             one["support_id"].tolist()
+
+
+def test_rows_that_cannot_be_placed_do_not_break_the_report(fitted):
+    clf, X, y = fitted
+    X = X.copy()
+    X[:40, 0] = 1e39  # beyond float32 once standardized: rejected one by one
+    report = build_report(clf, X, y, n_examples=50)
+    assert report["reasons"]["out_of_distribution"] >= 40
+    assert all(example["row"] >= 40 for example in report["examples"])
+    assert report["drift"]["alarm"] in (True, False)
+    json.dumps(report, allow_nan=False)
