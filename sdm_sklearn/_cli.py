@@ -28,6 +28,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._model import admitted_column
+from ._validation import is_alpha
 from .classifier import SDMClassifier
 from .metrics import format_selective_report, selective_report
 
@@ -151,7 +152,7 @@ def parse_alpha(text):
         alpha = float(text)
     except ValueError:
         alpha = math.nan
-    if not 0.5 < alpha <= 1.0:
+    if not is_alpha(alpha):
         raise argparse.ArgumentTypeError(
             f"expected a target accuracy in (0.5, 1], e.g. 0.95; got {text!r}"
         )

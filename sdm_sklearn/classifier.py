@@ -54,6 +54,7 @@ from ._labels import (
 )
 from ._model import OPTIONAL_COLUMNS, UNCERTAINTY_COLUMNS, admitted_column
 from ._training import TrainingConfig, fit_sdm
+from ._validation import ALPHA, alpha_levels
 from ._version import __version__
 from .exceptions import (
     InconsistentVersionWarning,
@@ -438,7 +439,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             StrOptions({"auto", "predict_proba", "decision_function"})
         ],
         "append_features": ["boolean", StrOptions({"auto"})],
-        "alpha": [Interval(Real, 0.5, 1, closed="right")],
+        "alpha": [ALPHA],
         "confidence": [Interval(Real, 0, 1, closed="neither"), None],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
@@ -678,21 +679,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     def _alpha_levels(self):
         """The ``alpha_levels`` parameter, validated, as a tuple of floats."""
-        if self.alpha_levels is None:
-            return ()
-        try:
-            levels = np.asarray(self.alpha_levels, dtype=np.float64).ravel()
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                "alpha_levels must be a sequence of numbers in (0.5, 1]; got "
-                f"{self.alpha_levels!r}."
-            ) from error
-        for level in levels:
-            if not 0.5 < level <= 1.0:
-                raise ValueError(
-                    f"Every value of alpha_levels must be in (0.5, 1]; got {level}."
-                )
-        return tuple(float(level) for level in levels)
+        return alpha_levels(self.alpha_levels)
 
     # -------------------------------------------------------------- predict
 

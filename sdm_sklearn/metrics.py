@@ -36,6 +36,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._model import admitted_column
+from ._validation import ALPHA
 
 __all__ = [
     "coverage_at_accuracy",
@@ -806,7 +807,7 @@ class _SelectiveScorer:
 
 @validate_params(
     {
-        "alpha": [Interval(Real, 0.5, 1, closed="right"), None],
+        "alpha": [ALPHA, None],
         "confidence_level": [Interval(Real, 0.5, 1, closed="left")],
     },
     prefer_skip_nested_validation=True,
