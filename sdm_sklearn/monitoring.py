@@ -88,7 +88,8 @@ class DriftMonitor:
     history_ : pandas.DataFrame
         One row per :meth:`update`: ``batch``, ``n_samples``, ``n_seen``
         (inputs so far), ``admitted_share`` (of the batch) and
-        ``admitted_share_stream`` (so far), ``mean_rescaled_similarity``,
+        ``admitted_share_stream`` (so far; both of the ``admitted`` column,
+        the standard variant, as in ``calibration_uncertainty_``), ``mean_rescaled_similarity``,
         ``median_d_nearest``, ``ks_rescaled_similarity`` and
         ``ks_d_nearest`` (two-sample Kolmogorov-Smirnov statistics, batch
         against calibration), ``class_shift`` (total variation distance
