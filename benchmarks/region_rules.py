@@ -23,19 +23,15 @@ at the level: small values say the class is significantly below).
 
 import argparse
 import copy
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_dropin import DATASETS, load_panel_set
 from scipy.stats import binom
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_dropin import DATASETS, load_panel_set  # noqa: E402
-
-from sdm_sklearn import SDMClassifier  # noqa: E402
+from sdm_sklearn import SDMClassifier
 
 LEVELS = (0.95, 0.9, 0.8)
 RULES = {"default": SDMClassifier().confidence, "paper": None, "certified": 0.95}

@@ -346,8 +346,9 @@ def _cells_pass(n, n_wrong, alpha, confidence):
     return (n > 0) & (p_value <= 1.0 - confidence)
 
 
-def _certified_start(predicted, p_hat, ends, levels, confidence, n_classes):
-    """Index into ``ends`` of the first candidate of the sequence."""
+def _certified_start(predicted, ends, n_classes):
+    """Index into ``ends`` of the first candidate of the sequence: the first
+    that holds ``CERTIFIED_START_FRACTION`` of every predicted class."""
     start_ok = np.ones(len(ends), dtype=bool)
     for c in range(n_classes):
         n_predicted = np.cumsum(predicted == c)[ends]
@@ -406,8 +407,7 @@ def certified_thresholds(q_prime, probabilities, y, levels, confidence):
         ends = np.flatnonzero(np.r_[q_sorted[1:] != q_sorted[:-1], True])
         predicted, true = predictions[order], y[order]
         wrong = predicted != true
-        start = _certified_start(predicted, p_hat[order], ends, levels,
-                                 confidence, n_classes)
+        start = _certified_start(predicted, ends, n_classes)
         for k, level in enumerate(levels):
             admissible = p_hat[order] >= level
             passing = np.ones(len(ends) - start, dtype=bool)

@@ -342,7 +342,7 @@ def produce(producer, X, n_features=None, finite=True):
 
 def split_features(estimator, X, y, support_index, calibration_index, *,
                    response_method, append_features, seed,
-                   frozen_features=None, sample_weight=None):
+                   frozen=None, sample_weight=None):
     """The producer of one iteration and the features of both splits.
 
     Parameters
@@ -361,9 +361,9 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     seed : int
         Seeds the folds of the cross-fitted responses and every
         ``random_state`` of the estimator left at None.
-    frozen_features : ndarray, default=None
-        For a frozen producer, the features of all of ``X`` (computed once
-        for every iteration).
+    frozen : tuple, default=None
+        For a FrozenEstimator: its producer and the features of all of
+        ``X``, built once for every iteration.
     sample_weight : ndarray of shape (n_support,), default=None
         Weights of the support rows, passed to the producer's ``fit`` when
         it takes ``sample_weight`` (see :func:`takes_sample_weight`).
@@ -377,10 +377,10 @@ def split_features(estimator, X, y, support_index, calibration_index, *,
     """
     if estimator is None:
         return None, RowSubset(X, support_index), RowSubset(X, calibration_index)
-    if frozen_features is not None:
-        return (frozen_producer(estimator, response_method, append_features, X),
-                RowSubset(frozen_features, support_index),
-                RowSubset(frozen_features, calibration_index))
+    if frozen is not None:
+        producer, features = frozen
+        return (producer, RowSubset(features, support_index),
+                RowSubset(features, calibration_index))
     estimator = seeded_clone(estimator, seed)
     support_X = _safe_indexing(X, support_index)
     support_y = _safe_indexing(y, support_index)

@@ -419,11 +419,10 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     keeps_index = keeps_training_index(search)
     progress = Progress(verbose, config.n_iterations, n_epochs)
     append = resolve_append(config.append_features, X)
-    frozen_features = None
+    frozen = None
     if is_frozen(estimator):
-        frozen_features = produce(
-            frozen_producer(estimator, config.response_method, append, X), X
-        )
+        producer = frozen_producer(estimator, config.response_method, append, X)
+        frozen = (producer, produce(producer, X))
 
     losses = np.empty((config.n_iterations, n_epochs))
     kept, best = [], None
@@ -436,7 +435,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             estimator, X, y, support_index, calibration_index,
             response_method=config.response_method,
             append_features=append, seed=int(seed),
-            frozen_features=frozen_features,
+            frozen=frozen,
             sample_weight=None if sample_weight is None
             else sample_weight[support_index],
         )

@@ -38,11 +38,12 @@ def _class_frequencies(predictions, classes):
 
 
 def _fingerprint(sdm):
-    """What changes when the estimator is refitted, recalibrated or gets
-    support points: the monitor's reference is then stale."""
+    """What changes when the estimator is refitted (its calibration losses),
+    recalibrated (its region) or gets support points: the monitor's
+    reference is then stale. Small, so every batch can check it."""
     return (float(sdm.alpha), sdm.confidence, len(sdm.support_ids_),
-            tuple(np.asarray(sdm.calibration_ids_).tolist()),
-            float(sdm.min_rescaled_similarity_))
+            float(sdm.min_rescaled_similarity_),
+            np.asarray(sdm.calibration_loss_).tobytes())
 
 
 class DriftMonitor:
@@ -89,7 +90,8 @@ class DriftMonitor:
         One row per :meth:`update`: ``batch``, ``n_samples``, ``n_seen``
         (inputs so far), ``admitted_share`` (of the batch) and
         ``admitted_share_stream`` (so far; both of the ``admitted`` column,
-        the standard variant, as in ``calibration_uncertainty_``), ``mean_rescaled_similarity``,
+        the standard variant, as in ``calibration_uncertainty_``),
+        ``mean_rescaled_similarity``,
         ``median_d_nearest``, ``ks_rescaled_similarity`` and
         ``ks_d_nearest`` (two-sample Kolmogorov-Smirnov statistics, batch
         against calibration), ``class_shift`` (total variation distance
@@ -173,6 +175,16 @@ class DriftMonitor:
         self.alarm_batch_ = None
         self.alarm_sample_ = None
 
+    def _check_unchanged(self):
+        """Raise when the estimator is not the one the reference came from."""
+        if _fingerprint(_final_sdm(self.estimator)) != self._fingerprint:
+            raise ValueError(
+                "The estimator has changed since this DriftMonitor was "
+                "created (fit, recalibrate or add_support): its calibration "
+                "split is no longer the monitor's reference. Start a new "
+                "DriftMonitor."
+            )
+
     def update(self, X):
         """Test one batch of inputs, in stream order.
 
@@ -186,22 +198,34 @@ class DriftMonitor:
         -------
         self : DriftMonitor
         """
+        final, inputs = _sdm_step(self.estimator, X)
+        # nothing changes before the estimator has accepted the batch
+        return self.update_uncertainty(final.predict_uncertainty(inputs))
+
+    def update_uncertainty(self, frame):
+        """Test one batch given its ``predict_uncertainty`` frame.
+
+        The same as :meth:`update` on the batch, without predicting it
+        again when its frame is at hand.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            ``predict_uncertainty`` of the batch by the monitored estimator.
+
+        Returns
+        -------
+        self : DriftMonitor
+        """
         import pandas as pd
         from scipy.stats import ks_2samp
 
         from ._conformal import conformal_p_values, jumper_path
 
-        if _fingerprint(_final_sdm(self.estimator)) != self._fingerprint:
-            raise ValueError(
-                "The estimator has changed since this DriftMonitor was "
-                "created (fit, recalibrate or add_support): its calibration "
-                "split is no longer the monitor's reference. Start a new "
-                "DriftMonitor."
-            )
-        final, inputs = _sdm_step(self.estimator, X)
-        # nothing changes before the estimator has accepted the batch
-        frame = final.predict_uncertainty(inputs)
+        self._check_unchanged()
         n_samples = len(frame)
+        if n_samples == 0:
+            raise ValueError("update_uncertainty needs a frame with at least one row.")
         uniforms = self._rng.random(n_samples)
         n_before = len(self.log10_martingales_["d_nearest"])
         ends = {}

@@ -198,7 +198,7 @@ def build_report(estimator, X, y=None, *, title=None, n_examples=3,
                            ("out_of_distribution", ood))
     }
     monitor = DriftMonitor(estimator, alarm_level=alarm_level,
-                           random_state=random_state).update(X)
+                           random_state=random_state).update_uncertainty(frame)
     drift = {key: _plain(monitor.history_[key].iloc[0]) for key in DRIFT_KEYS}
     drift["alarm_level"] = float(alarm_level)
     reference = dict(monitor.reference_)

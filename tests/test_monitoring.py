@@ -266,3 +266,15 @@ def test_a_changed_estimator_is_refused(data, change):
     with pytest.raises(ValueError, match="has changed since this DriftMonitor"):
         monitor.update(X[60:100])
     assert monitor.history_["n_samples"].tolist() == [50]
+
+
+def test_update_uncertainty_is_update_without_a_second_prediction(data):
+    clf, X, _ = data
+    direct = DriftMonitor(clf, random_state=5).update(X[:120])
+    given = DriftMonitor(clf, random_state=5).update_uncertainty(
+        clf.predict_uncertainty(X[:120]))
+    for name in ("rescaled_similarity", "d_nearest"):
+        assert_array_equal(direct.p_values_[name], given.p_values_[name])
+    assert direct.history_.equals(given.history_)
+    with pytest.raises(ValueError, match="at least one row"):
+        given.update_uncertainty(clf.predict_uncertainty(X[:5]).iloc[:0])
