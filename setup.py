@@ -28,7 +28,8 @@ EXTRAS["test"] = sorted(
         + EXTRAS["io"]
         + EXTRAS["persistence"]
         + EXTRAS["distributed"]
-        + ["pytest>=7.4", "hypothesis>=6.80", "ruff>=0.4"]
+        + ["pytest>=7.4", "pytest-timeout>=2.1", "hypothesis>=6.80",
+           "ruff>=0.4"]
     )
 )
 EXTRAS["docs"] = sorted(

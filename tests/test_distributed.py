@@ -9,6 +9,7 @@ floats (plus exact duplicates for ties), so that equal bits are not an
 accident of exact arithmetic.
 """
 
+import contextlib
 import copy
 import os
 import pickle
@@ -40,6 +41,9 @@ FAST = dict(n_exemplar_dims=8, n_iterations=1, n_epochs=8, learning_rate=3e-2,
             alpha=0.9, random_state=0)
 METHODS = ["predict", "predict_proba", "decision_function", "predict_selective",
            "predict_uncertainty", "exemplars"]
+
+# the longest any wait on a cluster may take before a test fails
+WAIT_SECONDS = 120
 
 
 def _fit(X, y, **params):
@@ -256,7 +260,7 @@ def test_collections_keep_the_model_of_the_call(blobs):
 def client():
     cluster = distributed.LocalCluster(n_workers=2, processes=True,
                                        threads_per_worker=1,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -429,38 +433,64 @@ def test_collections_computed_on_the_cluster(client, sharded_model, exact,
         scheduler="sync"), expected)
 
 
+@contextlib.contextmanager
+def _own_cluster():
+    """A cluster of two worker processes for one test that harms a worker.
+
+    Every wait is bounded, so a cluster that cannot heal fails the test
+    instead of hanging the run, and the module's shared cluster is never
+    the one harmed.
+    """
+    cluster = distributed.LocalCluster(n_workers=2, processes=True,
+                                       threads_per_worker=1,
+                                       dashboard_address=":0")
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        client.wait_for_workers(2, timeout=WAIT_SECONDS)
+        with client.as_current():
+            yield client
+    finally:
+        client.close(timeout=WAIT_SECONDS)
+        cluster.close(timeout=WAIT_SECONDS)
+
+
 @pytest.mark.slow
 def test_worker_killed_during_a_predict_gives_the_exact_result(
-        client, sharded_model, exact, blobs, tmp_path):
-    _, _, X_test = blobs
-    flag = str(tmp_path / "killed")
+        exact, blobs, tmp_path):
+    X, y, X_test = blobs
+    flag = tmp_path / "killed"
 
     def kill_worker_once(block):
-        """Identity, except that the first call on a worker kills its process."""
+        """Identity, except that the first call on a worker kills its process.
+
+        The killed worker's address is written to ``flag`` first.
+        """
         if len(block) and not os.path.exists(flag):
-            distributed.get_worker()  # raises outside a worker
-            open(flag, "w").close()
+            address = distributed.get_worker().address  # raises off a worker
+            flag.write_text(address)
             os._exit(1)
         return block
 
-    lazy_input = da.from_array(X_test, chunks=40).map_blocks(
-        kill_worker_once, meta=X_test[:0])
-    workers = set(client.nthreads())
-    got = sharded_model.predict_uncertainty(lazy_input).compute()
-    assert os.path.exists(flag)
-    client.wait_for_workers(2)
-    assert set(client.nthreads()) != workers  # one worker was replaced
+    with _own_cluster() as client:
+        sharded = _fit(X, y, search="dask")
+        lazy_input = da.from_array(X_test, chunks=40).map_blocks(
+            kill_worker_once, meta=X_test[:0])
+        lazy = sharded.predict_uncertainty(lazy_input)
+        got = client.compute(lazy).result(timeout=WAIT_SECONDS)
+        # the result came back after the scheduler gave up on that worker
+        assert flag.read_text() not in client.nthreads()
     assert_same(got, exact.predict_uncertainty(X_test))
 
 
 @pytest.mark.slow
-def test_restarted_worker_rebuilds_its_shards(client, sharded_model, exact,
-                                              blobs):
-    _, _, X_test = blobs
-    shard = sharded_model._model.index.support.shards[0]
-    (holder,) = client.who_has([shard])[shard.key]
-    client.restart_workers([holder])
-    client.wait_for_workers(2)
-    assert_same(sharded_model.predict_uncertainty(X_test),
-                exact.predict_uncertainty(X_test))
-    assert client.who_has([shard])[shard.key]
+def test_restarted_worker_rebuilds_its_shards(exact, blobs):
+    X, y, X_test = blobs
+    with _own_cluster() as client:
+        sharded = _fit(X, y, search="dask")
+        shard = sharded._model.index.support.shards[0]
+        (holder,) = client.who_has([shard])[shard.key]
+        client.restart_workers([holder], timeout=WAIT_SECONDS)
+        client.wait_for_workers(2, timeout=WAIT_SECONDS)
+        assert_same(sharded.predict_uncertainty(X_test),
+                    exact.predict_uncertainty(X_test))
+        assert client.who_has([shard])[shard.key]
