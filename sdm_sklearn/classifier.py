@@ -177,11 +177,12 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         A missing value (NaN) of an appended column becomes that column's
         mean over the training rows, while the classifier sees the NaN, so
         NaN works in fit and in prediction wherever the classifier takes
-        it (``HistGradientBoostingClassifier``, say). On a panel
-        of five data sets and three base models (``benchmarks/README.md``)
-        the columns raised the admitted share in distribution (0.507 against
-        0.432) and cut the pairs whose admitted accuracy fell below alpha
-        under shift from 7 of 15 to 3.
+        it (``HistGradientBoostingClassifier``, say). A classifier's
+        responses say how sure it is, not how unusual an input is; the
+        appended columns keep the distances between inputs, so that q and d
+        fall for inputs unlike the support set. The measurements, and the
+        data sets where the columns admit less, are in
+        ``benchmarks/README.md``, section "Drop-in panel".
     alpha : float, default=0.95
         Target conditional accuracy of admitted predictions, in ``(0.5, 1]``.
         Read as the decimal number it prints as (0.9 is exactly 9/10).
@@ -197,13 +198,11 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Every class needs enough calibration points in the region: at least
         ``ceil(ln(1 - confidence) / ln(alpha))`` with no error (14 at 0.95 /
         0.5, 59 at 0.95 / 0.95, 29 at 0.9 / 0.95). The default 0.5 is the
-        weakest statement that still counts the points behind each cell: in
-        the validity suite (``benchmarks/VALIDITY.md``, 100 seeds) at most
-        4.3 % of the cells fell significantly below ``alpha`` in
-        distribution, imbalanced and many-class data included (about 5 % is
-        chance), against up to 25 % for Alg. 1, and it admitted more than
-        Alg. 1 on balanced data; 0.9 or 0.95
-        make it a certificate, at the price of calibration points. None:
+        weakest statement that still counts the points behind each cell;
+        0.9 or 0.95 make it a certificate, at the price of calibration
+        points. How often the cells of each setting fell below ``alpha``,
+        against Alg. 1, is measured in ``benchmarks/VALIDITY.md`` and read
+        in the user guide, section "What admitted promises". None:
         the paper's Alg. 1, which compares empirical quantiles with
         ``alpha`` and allows for no sampling error (on small classes its
         admitted accuracy can fall well below ``alpha``).
@@ -239,13 +238,11 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ``n_epochs``). The SDM
         loss weighs each support point's gradient by its d, which is small
         for the points farthest from the others, so an adaptor trained on it
-        from epoch 2 on learns them slowly: on a panel of five data sets
-        (``benchmarks/README.md``, "Point predictor") a warm-up of half the
-        epochs (with "auto" aiming at twice its former steps, so that the
-        SDM epochs keep theirs) raised plain accuracy on every set (digits
-        from 0.926 to 0.945, wine from 0.930 to 0.965) and the admitted
-        share on two, and lowered the admitted share on one (synthetic,
-        0.177 to 0.142).
+        from epoch 2 on learns them slowly. A warm-up lets every point shape
+        the adaptor first, which tends to raise plain accuracy and can
+        change the admitted share either way; the steps of
+        ``n_epochs="auto"`` include the warm-up epochs. The measurements are in
+        ``benchmarks/README.md``, section "Point predictor".
     learning_rate : float, default=3e-3
         Adam learning rate, no weight decay (paper: 1e-5).
     batch_size : int, default=50
@@ -266,14 +263,14 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         cells (FAISS, optional dependency, ``pip install faiss-cpu``) and
         compares each query exactly with the points of its 56 nearest cells:
         q and d_nearest are exact over those cells and approximate overall
-        (on 10^6 embedding-like points, q equalled exact search for 99.3% of
-        queries, at 25 to 30 times its speed).
+        (a support point outside them is never compared with the query).
         "approximate" uses a pynndescent graph (optional dependency,
-        ``pip install pynndescent``), much slower to build and
-        to query than "faiss" in our measurements. "auto" uses "faiss" from
-        30,000 support points on when faiss is installed (else
-        "approximate" from 50,000 when pynndescent is), exact search below; see
-        ``benchmarks/README.md`` for the measurements.
+        ``pip install pynndescent``), also approximate. "auto" uses "faiss"
+        from 30,000 support points on when faiss is installed (else
+        "approximate" from 50,000 when pynndescent is), exact search below.
+        How often each backend's q equals exact search's, their speeds and
+        build times are measured in ``benchmarks/README.md``, section
+        "bench_scale.py".
         "dask" shards the support set over the workers of the running
         ``distributed`` client (``pip install distributed``;
         fit raises without a client) and gives exactly the answers of
@@ -654,6 +651,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : SDMClassifier
+            This classifier, with its region recomputed in place.
         """
         check_is_fitted(self)
         self._check_unchanged(skip=("alpha", "confidence"))
@@ -872,6 +870,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         exemplars : ndarray of shape (n_samples, n_exemplar_dims)
+            The exemplar vector of each input under the fitted adaptor, in
+            the space of ``support_exemplars_``.
         """
         model, inputs = self._prepared(X)
         return model.exemplars(inputs)
@@ -969,6 +969,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : SDMClassifier
+            This classifier, with the points added to its support set.
         """
         y = column_or_1d(y, dtype=None)
         check_no_missing_labels(y)

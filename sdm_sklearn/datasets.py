@@ -24,7 +24,7 @@ def _translate(images, offsets):
 
 
 def make_shifted_digits(*, test_size=0.3, shift_pixels=1, random_state=0):
-    """Digits with an in-distribution, a shifted and a far-OOD test set.
+    """Load digits with an in-distribution, a shifted and a far-OOD test set.
 
     The 8x8 digit images (pixel values 0-16) are split into training and
     test images. The test images appear three times:
@@ -50,7 +50,9 @@ def make_shifted_digits(*, test_size=0.3, shift_pixels=1, random_state=0):
     Returns
     -------
     X_train : ndarray of shape (n_train, 64)
+        The training images, one row of 64 pixel values per image.
     y_train : ndarray of shape (n_train,)
+        Their digits, 0 to 9.
     test_sets : dict of str to (ndarray, ndarray)
         ``(X, y)`` for each of the three test sets, in the order above.
 

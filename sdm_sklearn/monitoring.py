@@ -197,6 +197,9 @@ class DriftMonitor:
         Returns
         -------
         self : DriftMonitor
+            This monitor, updated in place: one more row of ``history_``,
+            the batch's p-values and martingale values appended, and
+            ``alarm_`` set if either martingale reached the threshold.
         """
         final, inputs = _sdm_step(self.estimator, X)
         # nothing changes before the estimator has accepted the batch
@@ -216,6 +219,7 @@ class DriftMonitor:
         Returns
         -------
         self : DriftMonitor
+            This monitor, updated in place as by :meth:`update`.
         """
         import pandas as pd
         from scipy.stats import ks_2samp

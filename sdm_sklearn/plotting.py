@@ -538,13 +538,14 @@ class SDMDistributionDisplay:
     Parameters
     ----------
     rescaled_similarity : ndarray of shape (n_samples,)
-        q' of every input.
+        The rescaled similarity q' of every input.
     d : ndarray of shape (n_samples,)
         Distance quantile of every input.
     correct : ndarray of shape (n_samples,)
         Boolean mask (bool or 0/1 integers) of correct predictions.
     min_rescaled_similarity : float, default=None
-        q'_min drawn as a vertical line; None or infinite: no line.
+        The region's threshold q'_min, drawn as a vertical line; None or
+        infinite: no line.
     estimator_name : str, default=None
         Name used in the titles; None: no name.
 

@@ -101,6 +101,13 @@ def build_report(estimator, X, y=None, *, title=None, n_examples=3,
                  n_neighbors=3, alarm_level=0.01, random_state=0):
     """The numbers of the report, as plain JSON types (module docstring).
 
+    Predicts once on ``X`` (``predict_uncertainty`` of the final
+    SDMClassifier) and gathers the model's region, the admitted share and
+    accuracies, the selective table and the risk-coverage curve (with
+    ``y``), the rejection reasons, a one-batch drift test of ``X`` against
+    the calibration split, and a seeded sample of admitted and rejected
+    inputs with their nearest support points. Nothing is written.
+
     Parameters
     ----------
     estimator : SDMClassifier or Pipeline ending in one
@@ -125,6 +132,9 @@ def build_report(estimator, X, y=None, *, title=None, n_examples=3,
     Returns
     -------
     report : dict
+        The keys and values of the schema in the module docstring
+        (``"schema": "sdm_sklearn.report/1"``), as plain JSON types: ready
+        for :func:`json.dump` and :func:`render_html`.
     """
     from .monitoring import DriftMonitor
 
@@ -388,6 +398,12 @@ def _regions_svg(regions, width=420, height=300):
 def render_html(report):
     """The report as one self-contained HTML page.
 
+    The page has inline CSS and SVG charts and no script: it loads no file
+    or address outside itself. Its sections are the summary, the region,
+    the charts (where the inputs fall; the risk-coverage curve with
+    labels), the selective table (with labels), the rejection reasons, the
+    drift against the calibration split and the examples.
+
     Parameters
     ----------
     report : dict
@@ -396,6 +412,7 @@ def render_html(report):
     Returns
     -------
     page : str
+        The HTML document, to be written as UTF-8.
     """
     model, data, drift = report["model"], report["data"], report["drift"]
     parts = [
@@ -487,10 +504,19 @@ def write_report(estimator, X, y=None, *, html_path=None, json_path=None,
                  **kwargs):
     """Build the report and write it as HTML and/or JSON.
 
+    The report of :func:`build_report` is written to ``html_path`` as
+    rendered by :func:`render_html` and to ``json_path`` as indented JSON
+    (no NaN: values that cannot be computed are ``null``). An existing file
+    is overwritten.
+
     Parameters
     ----------
-    estimator, X, y
-        See :func:`build_report`.
+    estimator : SDMClassifier or Pipeline ending in one
+        Fitted.
+    X : array-like of shape (n_samples, n_features), or producer input
+        The data to report on.
+    y : array-like of shape (n_samples,), default=None
+        True labels; see :func:`build_report`.
     html_path, json_path : str or path-like, default=None
         Files to write (UTF-8); None: not written.
     **kwargs
@@ -499,6 +525,8 @@ def write_report(estimator, X, y=None, *, html_path=None, json_path=None,
     Returns
     -------
     report : dict
+        The report that was written, as returned by :func:`build_report`
+        (returned even when neither file is written).
     """
     report = build_report(estimator, X, y, **kwargs)
     if html_path is not None:

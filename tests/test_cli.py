@@ -940,3 +940,19 @@ def test_model_saved_with_other_library_versions(csv_files, tmp_path, capsys):
         f"{ERROR_PREFIX}cannot load the model in {path} (No module named "
         "'vanished_module'); was it saved with other versions of sdm_sklearn "
         "or scikit-learn?\n")
+
+
+def test_console_script_help():
+    # The ``sdm-sklearn`` console script ([project.scripts] in pyproject.toml)
+    # runs the same command line as ``python -m sdm_sklearn``.
+    import shutil
+    import subprocess
+
+    script = shutil.which("sdm-sklearn")
+    if script is None:
+        pytest.skip("the sdm-sklearn console script is not installed "
+                    "(pip install . installs it)")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "{demo,evaluate}" in result.stdout
