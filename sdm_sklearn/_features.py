@@ -14,9 +14,13 @@ The producer of a fit is chosen by the ``estimator`` parameter:
 - any of these in a :class:`~sklearn.frozen.FrozenEstimator`: used as it
   is, never refitted.
 
-New inputs go through the producer in blocks of a fixed number of rows (the
-last one padded by repeating its last row), so that a producer computing
-with BLAS gives a row the same features whatever else is in the call.
+A row's features never depend on the other rows of a call. Producers
+known to compute every row on its own (tree models, elementwise
+preprocessing, and pipelines and column transformers of them: see
+:func:`is_row_wise`) take a whole chunk of inputs in one call. Any other
+producer, one computing with BLAS say, whose rounding may depend on the
+shape of the product, takes blocks of exactly ``PADDED_ROWS`` rows (the last
+one padded by repeating its last row).
 """
 
 import numpy as np
@@ -28,8 +32,30 @@ from sklearn.utils.validation import _num_samples, check_array, has_fit_paramete
 
 from ._blocks import block_starts
 
-# Rows per call of the producer's transform.
-PRODUCER_ROWS = 128
+# Rows of every call of a producer that is not row-wise (see is_row_wise):
+# large enough that the producer's per-call cost (input validation, a
+# DataFrame's conversion) is paid rarely, small enough that padding one row
+# to a block stays cheap for the producers measured in benchmarks/bench_cost.py.
+PADDED_ROWS = 1024
+# Producers whose output for a row is a function of that row alone, whatever
+# the other rows of the call: tree models (every row walks the trees on its
+# own; probabilities are finished row by row) and elementwise preprocessing.
+# Exact types only: a subclass may compute differently.
+ROW_WISE_TYPES = frozenset({
+    "sklearn.ensemble.HistGradientBoostingClassifier",
+    "sklearn.ensemble.GradientBoostingClassifier",
+    "sklearn.ensemble.RandomForestClassifier",
+    "sklearn.ensemble.ExtraTreesClassifier",
+    "sklearn.tree.DecisionTreeClassifier",
+    "sklearn.tree.ExtraTreeClassifier",
+    "sklearn.preprocessing.StandardScaler",
+    "sklearn.preprocessing.MinMaxScaler",
+    "sklearn.preprocessing.MaxAbsScaler",
+    "sklearn.preprocessing.RobustScaler",
+    "sklearn.preprocessing.OneHotEncoder",
+    "sklearn.preprocessing.OrdinalEncoder",
+    "sklearn.impute.SimpleImputer",
+})
 # Folds of the cross-fitted responses of a classifier on the support split
 # (fewer when a class has fewer support points).
 RESPONSE_FOLDS = 5
@@ -307,8 +333,55 @@ def check_features(features, producer, n_features=None, finite=True):
     return features
 
 
+def _public_name(estimator):
+    """``package.Name`` of an estimator's exact type (private modules cut)."""
+    kind = type(estimator)
+    public = [part for part in kind.__module__.split(".")
+              if not part.startswith("_")]
+    return ".".join(public[:2] + [kind.__qualname__])
+
+
+def is_row_wise(producer):
+    """Whether ``producer`` computes the features of every row on its own.
+
+    True for the exact types of ``ROW_WISE_TYPES``, for the
+    :class:`ClassifierResponses` and ``FrozenEstimator`` of one, and for a
+    Pipeline or ColumnTransformer all of whose steps are (``"passthrough"``
+    and dropped columns included). Such a producer may take any number of
+    rows in one call; any other takes fixed, padded blocks (see
+    :func:`produce`).
+
+    Parameters
+    ----------
+    producer : estimator, "passthrough", "drop" or None
+
+    Returns
+    -------
+    row_wise : bool
+    """
+    if producer is None or isinstance(producer, str):
+        return producer in (None, "passthrough", "drop")
+    if isinstance(producer, ClassifierResponses):
+        return is_row_wise(producer.classifier)
+    if is_frozen(producer):
+        return is_row_wise(producer.estimator)
+    steps = getattr(producer, "steps", None)
+    if steps is not None and _public_name(producer) == "sklearn.pipeline.Pipeline":
+        return all(is_row_wise(step) for _, step in steps)
+    if _public_name(producer) == "sklearn.compose.ColumnTransformer":
+        parts = getattr(producer, "transformers_", producer.transformers)
+        return is_row_wise(producer.remainder) and all(
+            is_row_wise(part) for _, part, _ in parts
+        )
+    return _public_name(producer) in ROW_WISE_TYPES
+
+
 def produce(producer, X, n_features=None, finite=True):
-    """Features of inputs ``X``: the producer's transform, in fixed blocks.
+    """Features of inputs ``X``, each row's independent of the other rows.
+
+    A row-wise producer (:func:`is_row_wise`) transforms ``X`` in one call;
+    any other, blocks of exactly ``PADDED_ROWS`` rows, the last one padded
+    by repeating its last row.
 
     Parameters
     ----------
@@ -324,19 +397,19 @@ def produce(producer, X, n_features=None, finite=True):
     features : ndarray of shape (n_samples, n_features)
     """
     n_samples = _num_samples(X)
+    if n_samples == 0 or is_row_wise(producer):
+        return check_features(producer.transform(X), producer, n_features,
+                              finite)
     parts = []
-    for start in block_starts(n_samples, PRODUCER_ROWS):
-        rows = np.minimum(np.arange(start, start + PRODUCER_ROWS), n_samples - 1)
-        size = min(PRODUCER_ROWS, n_samples - start)
+    for start in block_starts(n_samples, PADDED_ROWS):
+        rows = np.minimum(np.arange(start, start + PADDED_ROWS), n_samples - 1)
+        size = min(PADDED_ROWS, n_samples - start)
         block = check_features(
             producer.transform(_safe_indexing(X, rows)), producer, n_features,
             finite,
         )
         parts.append(block[:size])
         n_features = block.shape[1]
-    if not parts:
-        return check_features(producer.transform(X), producer, n_features,
-                              finite)
     return np.concatenate(parts)
 
 

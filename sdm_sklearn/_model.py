@@ -345,22 +345,27 @@ class SDMModel:
             rows = np.arange(start, min(start + CHUNK_ROWS, n_samples))
             yield _safe_indexing(inputs, rows)
 
-    def _standardized(self, inputs, strict=True):
+    def _features(self, inputs, strict=True):
+        """Raw features of (a chunk of) inputs: the producer's, or the inputs."""
+        if self.producer is None:
+            return inputs
+        return produce(self.producer, inputs, self.n_features, finite=strict)
+
+    def _standardized(self, inputs, strict=True, features=None):
         """Standardized features of (a chunk of) inputs.
 
         ``strict=False`` (predictions) also returns the rows that can be
         placed (see :meth:`ExemplarAdaptor.standardize`) instead of failing
-        on the others.
+        on the others. ``features``: the raw features of ``inputs`` when
+        already produced (:meth:`_features`).
         """
-        if self.producer is None:
-            features = inputs
-        else:
-            features = produce(self.producer, inputs, self.n_features,
-                               finite=strict)
+        if features is None:
+            features = self._features(inputs, strict)
         return self.adaptor.standardize(features, strict)
 
-    def _state(self, inputs, n_jobs):
-        standardized, placed = self._standardized(inputs, strict=False)
+    def _state(self, inputs, n_jobs, features=None):
+        standardized, placed = self._standardized(inputs, strict=False,
+                                                  features=features)
         state = evaluate_queries(
             self.index, self.adaptor, standardized,
             self.max_similarity, self.distance_values, n_jobs,
@@ -452,12 +457,17 @@ class SDMModel:
         }
 
     def _chunk_uncertainty(self, chunk, conservative, alpha_levels, n_jobs):
-        columns = self._columns(self._state(chunk, n_jobs), alpha_levels,
-                                conservative)
+        features = self._features(chunk, strict=False)
+        columns = self._columns(self._state(chunk, n_jobs, features),
+                                alpha_levels, conservative)
         if self.members:
             agreed = columns["admitted_lower"].copy()
             for member in self.members:
-                member_columns = member._columns(member._state(chunk, n_jobs))
+                # members of a fit with a fitted producer share it (and its
+                # one pass over the chunk); see _training.shares_split
+                shared = features if member.producer is self.producer else None
+                member_columns = member._columns(
+                    member._state(chunk, n_jobs, shared))
                 agreed &= member_columns["admitted_lower"]
                 agreed &= member_columns["prediction"] == columns["prediction"]
             columns["admitted_ensemble"] = agreed

@@ -356,6 +356,60 @@ def _train_iteration(support_features, support_labels, calibration_features,
     return losses, best
 
 
+def shares_split(estimator):
+    """Whether every iteration uses the first iteration's split.
+
+    True when ``estimator`` is fitted during ``fit`` (a classifier or a
+    transformer, not a FrozenEstimator): the producer, its cross-fitted
+    support features and the calibration features are then computed once
+    and shared, and the iterations differ only in the adaptor's
+    initialisation and mini-batch order. A calibration point's features
+    still come from a producer fitted on the support split only, the same
+    producer that new points go through. Without a fitted producer, every
+    iteration draws its own split (the paper's J splits).
+    """
+    return estimator is not None and not is_frozen(estimator)
+
+
+@dataclass(frozen=True)
+class _IterationSplit:
+    """A support/calibration split with its producer and raw features."""
+
+    support_index: np.ndarray
+    calibration_index: np.ndarray
+    producer: object
+    support_features: object
+    calibration_features: object
+
+    @classmethod
+    def draw(cls, estimator, X, y, y_encoded, config, append, rng, seed,
+             frozen, sample_weight):
+        """A stratified split of ``rng`` and the features of both sides."""
+        support_index, calibration_index = stratified_split(
+            y_encoded, config.calibration_size, rng
+        )
+        producer, support_features, calibration_features = split_features(
+            estimator, X, y, support_index, calibration_index,
+            response_method=config.response_method,
+            append_features=append, seed=seed, frozen=frozen,
+            sample_weight=None if sample_weight is None
+            else sample_weight[support_index],
+        )
+        return cls(support_index, calibration_index, producer,
+                   support_features, calibration_features)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One trained iteration: its best epoch's state, split and cap."""
+
+    iteration: int
+    state: _EpochState
+    split: _IterationSplit
+    cap: int
+    seed: int
+
+
 def support_weights(sample_weight, support_index):
     """The support split's weights, normalized to mean 1 (None: none).
 
@@ -425,55 +479,55 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         frozen = (producer, produce(producer, X))
 
     losses = np.empty((config.n_iterations, n_epochs))
-    kept, best = [], None
+    kept, best, shared = [], None, None
     for iteration, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
-        support_index, calibration_index = stratified_split(
-            y_encoded, config.calibration_size, rng
-        )
-        producer, support_features, calibration_features = split_features(
-            estimator, X, y, support_index, calibration_index,
-            response_method=config.response_method,
-            append_features=append, seed=int(seed),
-            frozen=frozen,
-            sample_weight=None if sample_weight is None
-            else sample_weight[support_index],
-        )
-        support_labels = y_encoded[support_index]
+        if shared is None:
+            split = _IterationSplit.draw(
+                estimator, X, y, y_encoded, config, append, rng, int(seed),
+                frozen, sample_weight,
+            )
+            if shares_split(estimator):
+                shared = split
+        else:
+            split = shared
+        support_labels = y_encoded[split.support_index]
         cap = config.max_similarity
         if cap is None:
             cap = int(np.bincount(support_labels).max())
         losses[iteration], state = _train_iteration(
-            support_features, support_labels, calibration_features,
-            y_encoded[calibration_index], n_classes=len(classes), config=config,
-            n_epochs=n_epochs, max_similarity=cap,
+            split.support_features, support_labels, split.calibration_features,
+            y_encoded[split.calibration_index], n_classes=len(classes),
+            config=config, n_epochs=n_epochs, max_similarity=cap,
             factory=training_factory(search, seed), rng=rng,
             progress=progress, iteration=iteration,
             final_index=not keeps_index,
-            support_weight=support_weights(sample_weight, support_index),
+            support_weight=support_weights(sample_weight, split.support_index),
             calibration_weight=None if sample_weight is None
-            else sample_weight[calibration_index],
+            else sample_weight[split.calibration_index],
         )
-        candidate = (iteration, state, producer, support_index,
-                     calibration_index, cap, seed)
+        candidate = _Candidate(iteration, state, split, cap, seed)
         if best is None or losses[iteration, state.epoch] <= (
-            losses[best[0], best[1].epoch]
+            losses[best.iteration, best.state.epoch]
         ):
             best = candidate
         # only the best so far is kept, unless every iteration is a member
         kept = [*kept, candidate] if config.ensemble else [best]
 
     def model_of(candidate):
-        _, state, producer, support_index, calibration_index, cap, seed = candidate
-        final_factory = None if keeps_index else support_factory(search, seed)
-        state = _finish(state, cap, config.n_jobs, final_factory)
+        split = candidate.split
+        final_factory = (None if keeps_index
+                         else support_factory(search, candidate.seed))
+        state = _finish(candidate.state, candidate.cap, config.n_jobs,
+                        final_factory)
         return calibrated_model(
-            classes=classes, producer=producer, adaptor=state.adaptor,
-            index=state.index, support_labels=y_encoded[support_index],
-            support_ids=ids[support_index], max_similarity=cap,
-            state=state.calibration, distance_values=state.distance_values,
-            calibration_labels=y_encoded[calibration_index],
-            calibration_ids=ids[calibration_index], alpha=alpha,
+            classes=classes, producer=split.producer, adaptor=state.adaptor,
+            index=state.index, support_labels=y_encoded[split.support_index],
+            support_ids=ids[split.support_index],
+            max_similarity=candidate.cap, state=state.calibration,
+            distance_values=state.distance_values,
+            calibration_labels=y_encoded[split.calibration_index],
+            calibration_ids=ids[split.calibration_index], alpha=alpha,
             confidence=confidence, n_seen=len(y_encoded),
         )
 
@@ -482,8 +536,8 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     return TrainingResult(
         model=replace(model_of(best), members=members),
         losses=losses,
-        best_iteration=best[0],
-        best_epoch=best[1].epoch,
+        best_iteration=best.iteration,
+        best_epoch=best.state.epoch,
         n_epochs=n_epochs,
         search=search,
     )
