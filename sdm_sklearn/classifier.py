@@ -211,7 +211,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     n_iterations : int, default=3
         J, the number of random support/calibration splits, each with a fresh
         adaptor; the one with the lowest balanced calibration loss is kept
-        (paper: 10).
+        (paper: 10). With a classifier or transformer as ``estimator``, the
+        iterations share the first one's split, and so one fitted producer
+        (its base model is fitted 6 times per fit, not per iteration), and
+        differ in the adaptor's initialization and mini-batch order.
     n_epochs : int or "auto", default="auto"
         Epochs per iteration; the epoch with the lowest balanced calibration
         loss is kept (paper: 200). After every epoch the calibration split
@@ -286,7 +289,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Read at prediction time: changing it after fit takes effect.
     ensemble : bool, default=False
         Keep the models of all ``n_iterations`` (each calibrated on its own
-        split) and add the column ``admitted_ensemble`` to
+        split, or on the shared one: see ``n_iterations``) and add the column ``admitted_ensemble`` to
         ``predict_uncertainty``: admitted only when every model predicts the
         same class and every model admits it in the lower variant (paper,
         A.7). It does not change what ``predict_selective`` admits.
