@@ -289,10 +289,10 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Read at prediction time: changing it after fit takes effect.
     ensemble : bool, default=False
         Keep the models of all ``n_iterations`` (each calibrated on its own
-        split, or on the shared one: see ``n_iterations``) and add the column ``admitted_ensemble`` to
-        ``predict_uncertainty``: admitted only when every model predicts the
-        same class and every model admits it in the lower variant (paper,
-        A.7). It does not change what ``predict_selective`` admits.
+        split, or on the shared one: see ``n_iterations``) and add the
+        column ``admitted_ensemble`` to ``predict_uncertainty``: admitted
+        only when every model predicts the same class and every model admits
+        it in the lower variant (paper, A.7). It does not change what ``predict_selective`` admits.
         Inference then costs ``n_iterations`` times more.
     alpha_levels : sequence of float, default=None
         Further levels in ``(0.5, 1]`` of a nested ladder of regions with
