@@ -945,10 +945,15 @@ def test_model_saved_with_other_library_versions(csv_files, tmp_path, capsys):
 def test_console_script_help():
     # The ``sdm-sklearn`` console script ([project.scripts] in pyproject.toml)
     # runs the same command line as ``python -m sdm_sklearn``.
+    import os
     import shutil
     import subprocess
+    import sysconfig
 
-    script = shutil.which("sdm-sklearn")
+    # The scripts directory of this interpreter first: the script installed
+    # with the package under test (a venv's bin/ need not be on PATH).
+    script = shutil.which("sdm-sklearn", path=os.pathsep.join(
+        [sysconfig.get_path("scripts"), os.environ.get("PATH", "")]))
     if script is None:
         pytest.skip("the sdm-sklearn console script is not installed "
                     "(pip install . installs it)")
