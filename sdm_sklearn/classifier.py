@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
 from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import REASONS, minimum_region_count, zero_error_count
-from ._distributed import dask_collections
+from ._dask_collections import dask_collections
 from ._features import (
     fitted_estimator,
     is_frozen,
@@ -84,7 +84,13 @@ def _model_attribute(read):
 
 
 def _computes(method):
-    """Run a method inside the single-thread BLAS region (see ``_blas``)."""
+    """Decorator: the method runs with single-threaded BLAS.
+
+    The call enters :func:`~sdm_sklearn._blas.single_threaded_blas`: every
+    BLAS library runs one thread until the call returns (the user's setting
+    is then restored), and parallelism comes from ``n_jobs`` threads over
+    blocks of rows instead (see :mod:`sdm_sklearn._blas`).
+    """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -292,8 +298,9 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         split, or on the shared one: see ``n_iterations``) and add the
         column ``admitted_ensemble`` to ``predict_uncertainty``: admitted
         only when every model predicts the same class and every model admits
-        it in the lower variant (paper, A.7). It does not change what ``predict_selective`` admits.
-        Inference then costs ``n_iterations`` times more.
+        it in the lower variant (paper, A.7). It does not change what
+        ``predict_selective`` admits. Inference then costs up to
+        ``n_iterations`` times more.
     alpha_levels : sequence of float, default=None
         Further levels in ``(0.5, 1]`` of a nested ladder of regions with
         ``alpha``: a point admitted at a level is admitted at every lower
