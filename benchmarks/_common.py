@@ -15,6 +15,8 @@ from functools import lru_cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from sdm_sklearn._exact import good_classes
+
 
 def size_parser(description, *, quick, default, full):
     """Argument parser with ``--quick`` / ``--full`` and ``--repeats``.
@@ -204,19 +206,15 @@ def sphere_clusters(n_samples, n_features, n_classes, *, spread=1.0,
 def noisy_labels(y, n_classes, error_rate, seed):
     """``y`` with a fraction ``error_rate`` replaced by random classes.
 
-    Stands in for a classifier's predictions (and, through ``good_labels``,
-    for which support points it got right).
+    Stands in for a classifier's predictions (and, through
+    :func:`sdm_sklearn._exact.good_classes`, for which support points it got
+    right).
     """
     rng = np.random.default_rng(seed)
     flip = rng.random(len(y)) < error_rate
     out = y.copy()
     out[flip] = rng.integers(n_classes, size=int(flip.sum()))
     return out
-
-
-def good_labels(labels, predictions):
-    """The class each support point is good for, ``-1`` if mispredicted."""
-    return np.where(predictions == labels, predictions, -1).astype(np.int64)
 
 
 def markdown_table(headers, rows):
@@ -291,7 +289,7 @@ def search_space_problem(n_support, n_queries, *, error_rate, n_features=384,
     predictions = noisy_labels(y, n_classes, error_rate, seed + 1)
     return {
         "support": vectors[:n_support],
-        "good": good_labels(y[:n_support], predictions[:n_support]),
+        "good": good_classes(predictions[:n_support], y[:n_support]),
         "queries": vectors[n_support:],
         "predictions": predictions[n_support:],
     }

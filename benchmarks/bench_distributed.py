@@ -26,7 +26,6 @@ import warnings
 import numpy as np
 from _common import (
     blas_threads,
-    good_labels,
     interleaved_times,
     markdown_table,
     median_ratio,
@@ -36,8 +35,8 @@ from _common import (
     sphere_clusters,
 )
 
-from sdm_sklearn._distributed import DaskSupport
-from sdm_sklearn._neighbors import ExactSupport
+from sdm_sklearn._dask_support import DaskSupport
+from sdm_sklearn._exact import ExactSupport, good_classes
 
 DIMS = 128
 N_CLASSES = 10
@@ -102,7 +101,7 @@ def main():
     X, y = sphere_clusters(n_support + n_queries, DIMS, N_CLASSES, seed=0)
     predictions = noisy_labels(y, N_CLASSES, ERROR_RATE, seed=1)
     support, queries = X[:n_support], X[n_support:]
-    good = good_labels(y[:n_support], predictions[:n_support])
+    good = good_classes(predictions[:n_support], y[:n_support])
     query_predictions = predictions[n_support:]
     exact = ExactSupport(support, good)
 

@@ -85,7 +85,7 @@ def run_one(n_samples, mode, seed, n_jobs=None):
             _training.ROUND_ROWS = 10**12
             _training.SELECTION_ROWS = 10**12
         if mode == "sdm-exact-epochs":
-            from sdm_sklearn._neighbors import ExactSupport
+            from sdm_sklearn._exact import ExactSupport
 
             _training.training_factory = lambda resolved, seed: ExactSupport
             _training.scored_epochs = lambda rounds, n_warmup: np.ones(

@@ -11,9 +11,9 @@ mispredicted. Backends:
 - ``exact``: ``ExactSupport``;
 - ``faiss``: ``FaissSupport`` (FAISS k-means cells, the exact kernel over
   each query's nearest cells), what ``search="faiss"`` builds;
-- ``approximate``: ``ApproximateSupport`` (pynndescent graph);
+- ``approximate``: ``NNDescentSupport`` (pynndescent graph);
 - ``faiss-ivf``: FAISS's own IVF-Flat scan of the same number of cells and
-  probes, q from its top-k lists (grown like ``ApproximateSupport``'s);
+  probes, q from its top-k lists (grown like ``NNDescentSupport``'s);
 - ``faiss-ivf-grouped``: the support set grouped by the class each point is
   good for; r by a FAISS IVF-Flat nearest-1 search over the other groups, q
   by counting the query's own group closer than r (top-k, grown);
@@ -60,9 +60,10 @@ from _common import (
 )
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn._approximate import ApproximateSupport, FaissSupport
 from sdm_sklearn._blas import single_threaded_blas
-from sdm_sklearn._neighbors import ExactSupport, as_search_array, exact_distances
+from sdm_sklearn._exact import ExactSupport, as_search_array, exact_distances
+from sdm_sklearn._faiss import FaissSupport
+from sdm_sklearn._nndescent import NNDescentSupport
 from sdm_sklearn.exceptions import NoHighReliabilityRegionWarning, SmallRegionWarning
 
 N_FEATURES = 384
@@ -138,8 +139,8 @@ def faiss_ivf(vectors):
     return index
 
 
-class FaissIVFTopK(ApproximateSupport):
-    """q from FAISS IVF-Flat top-k lists (the run of ApproximateSupport)."""
+class FaissIVFTopK(NNDescentSupport):
+    """q from FAISS IVF-Flat top-k lists (the run of NNDescentSupport)."""
 
     def __init__(self, vectors, good_labels):
         self.vectors = as_search_array(vectors)
@@ -151,8 +152,8 @@ class FaissIVFTopK(ApproximateSupport):
         return neighbors, distances
 
 
-class FaissHNSWTopK(ApproximateSupport):
-    """q from FAISS HNSW top-k lists (the run of ApproximateSupport)."""
+class FaissHNSWTopK(NNDescentSupport):
+    """q from FAISS HNSW top-k lists (the run of NNDescentSupport)."""
 
     def __init__(self, vectors, good_labels):
         import faiss
@@ -251,7 +252,7 @@ def build_backend(backend, support, good):
     if backend == "faiss":
         return FaissSupport(support, good, random_state=0)
     if backend == "approximate":
-        return ApproximateSupport(support, good, random_state=0)
+        return NNDescentSupport(support, good, random_state=0)
     variants = {"faiss-ivf": FaissIVFTopK, "faiss-ivf-grouped": FaissIVFGrouped,
                 "faiss-hnsw": FaissHNSWTopK}
     return variants[backend](support, good)

@@ -2,7 +2,7 @@
 
 Three contenders run side by side, interleaved in every repeat:
 
-* ``exact``: ``sdm_sklearn._neighbors.ExactSupport(...).search`` (blocked
+* ``exact``: ``sdm_sklearn._exact.ExactSupport(...).search`` (blocked
   float32 products, then one numba pass per block that counts good points
   closer than the nearest bad one).
 * ``reference``: the reference implementation's approach written here in
@@ -26,7 +26,6 @@ import numpy as np
 from _common import (
     blas_threads,
     gflops,
-    good_labels,
     interleaved_times,
     markdown_table,
     matmul_into,
@@ -38,7 +37,7 @@ from _common import (
     verdict,
 )
 
-from sdm_sklearn._neighbors import ExactSupport
+from sdm_sklearn._exact import ExactSupport, good_classes
 
 SUPPORT_SIZES = (3_000, 10_000, 20_000)
 DIMS = (32, 128, 384)
@@ -99,7 +98,7 @@ def make_problem(n_support, dims, n_queries, seed):
     support, queries = X[:n_support], X[n_support:]
     support_predictions = noisy_labels(y[:n_support], N_CLASSES, ERROR_RATE, seed)
     query_predictions = noisy_labels(y[n_support:], N_CLASSES, ERROR_RATE, seed + 1)
-    return (support, good_labels(y[:n_support], support_predictions), queries,
+    return (support, good_classes(support_predictions, y[:n_support]), queries,
             query_predictions)
 
 

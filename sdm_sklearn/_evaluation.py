@@ -22,7 +22,7 @@ import numpy as np
 
 from ._activation import sdm_loss
 from ._calibration import class_distance_values, distance_quantile
-from ._neighbors import good_classes
+from ._exact import good_classes
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ class SupportIndex:
 
     Attributes
     ----------
-    support : ExactSupport or ApproximateSupport
-        The search structure (see :mod:`sdm_sklearn._neighbors`).
+    support : ExactSupport, FaissSupport, NNDescentSupport or DaskSupport
+        The search structure (see :mod:`sdm_sklearn._exact` for the
+        interface, :mod:`sdm_sklearn._search` for the backends).
     projection : ndarray of shape (n_dims, n_features)
         Search vectors are ``standardized @ projection.T``.
     predictions : ndarray of shape (n_support,)

@@ -33,8 +33,8 @@ from ._calibration import (
     rescaled_similarity,
 )
 from ._evaluation import SupportIndex, evaluate_queries, unplaced
+from ._exact import good_classes
 from ._features import produce
-from ._neighbors import good_classes
 
 # The per-prediction columns of predict_uncertainty, in order; an ensemble
 # adds the optional one.
@@ -121,6 +121,26 @@ class CalibrationRecord:
                              self.labels, levels, confidence)
 
 
+def _sdm_outputs(state):
+    """The SDM activation of a split's state, and p-hat and q' of its predictions.
+
+    Parameters
+    ----------
+    state : SplitState
+
+    Returns
+    -------
+    probabilities : ndarray of shape (n_rows, n_classes)
+    p_hat : ndarray of shape (n_rows,)
+        The probability of every row's predicted class.
+    q_prime : ndarray of shape (n_rows,)
+        The rescaled similarity q' of every row.
+    """
+    probabilities = sdm_activation(state.logits, state.q, state.d)
+    p_hat = probabilities[np.arange(len(state.q)), state.predictions]
+    return probabilities, p_hat, rescaled_similarity(state.q, p_hat)
+
+
 def calibrated_model(*, classes, producer, adaptor, index, support_labels,
                      support_ids, max_similarity, state, distance_values,
                      calibration_labels, calibration_ids, alpha, confidence,
@@ -157,9 +177,7 @@ def calibrated_model(*, classes, producer, adaptor, index, support_labels,
     -------
     model : SDMModel
     """
-    probabilities = sdm_activation(state.logits, state.q, state.d)
-    rows = np.arange(len(state.q))
-    q_prime = rescaled_similarity(state.q, probabilities[rows, state.predictions])
+    probabilities, _, q_prime = _sdm_outputs(state)
     calibration = CalibrationRecord(
         calibration_labels, state.predictions, probabilities, q_prime,
         state.d_nearest, calibration_ids,
@@ -416,9 +434,7 @@ class SDMModel:
         above = ladder[:levels.index(self.alpha) + 1]
         rows = np.arange(len(state.q))
         yhat = state.predictions
-        probabilities = sdm_activation(state.logits, state.q, state.d)
-        p_hat = probabilities[rows, yhat]
-        q_prime = rescaled_similarity(state.q, p_hat)
+        _, p_hat, q_prime = _sdm_outputs(state)
         n_min = effective_sample_size(q_prime, self.rescaled_values)
         eps = dkw_epsilon(n_min, self.alpha)
         d_lower = np.maximum(state.d - eps, 0.0)
@@ -645,3 +661,21 @@ class SDMModel:
                 for member in self.members
             ),
         )
+
+    def for_task_graph(self):
+        """The model as it travels in a dask task graph.
+
+        The same model (and members) with every support set in the form
+        its backend gives for task graphs (``for_task_graph``): a sharded
+        set as references to its shards, which stay on the workers, instead
+        of being gathered as when the model is pickled otherwise.
+
+        Returns
+        -------
+        model : SDMModel
+        """
+        index = replace(self.index,
+                        support=self.index.support.for_task_graph())
+        return replace(self, index=index, members=tuple(
+            member.for_task_graph() for member in self.members
+        ))

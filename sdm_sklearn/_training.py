@@ -33,7 +33,7 @@ The final model's q, d_nearest, eCDFs and region therefore stay exact
 (with ``search="exact"``) at every size. With an approximate backend, the
 per-epoch searches of training use FAISS cells probed more coarsely when
 ``search`` resolves to "faiss", and exact search for pynndescent (see
-:func:`sdm_sklearn._neighbors.training_factory`); the kept epoch's model
+:func:`sdm_sklearn._search.training_factory`); the kept epoch's model
 gets the backend's own index, with which it is calibrated.
 """
 
@@ -61,7 +61,7 @@ from ._features import (
     split_features,
 )
 from ._model import calibrated_model
-from ._neighbors import (
+from ._search import (
     keeps_training_index,
     resolve_search,
     support_factory,

@@ -87,9 +87,10 @@ def _computes(method):
     """Decorator: the method runs with single-threaded BLAS.
 
     The call enters :func:`~sdm_sklearn._blas.single_threaded_blas`: every
-    BLAS library runs one thread until the call returns (the user's setting
-    is then restored), and parallelism comes from ``n_jobs`` threads over
-    blocks of rows instead (see :mod:`sdm_sklearn._blas`).
+    BLAS library runs one thread while it runs (the user's setting is
+    restored when the last such call returns), and parallelism comes from
+    ``n_jobs`` threads over blocks of rows instead (see
+    :mod:`sdm_sklearn._blas`).
     """
 
     @functools.wraps(method)

@@ -16,11 +16,12 @@ from numpy.testing import assert_array_equal
 from test_similarity import brute_force_search
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn._approximate import ApproximateSupport, FaissSupport, train_cells
-from sdm_sklearn._neighbors import (
+from sdm_sklearn._exact import ExactSupport
+from sdm_sklearn._faiss import FaissSupport, train_cells
+from sdm_sklearn._nndescent import NNDescentSupport
+from sdm_sklearn._search import (
     APPROXIMATE_BACKENDS,
     TRAINING_PROBES,
-    ExactSupport,
     keeps_training_index,
     resolve_search,
     support_factory,
@@ -60,7 +61,7 @@ def support_pair():
     return (
         vectors, good, predictions,
         ExactSupport(vectors, good),
-        ApproximateSupport(vectors, good, random_state=0),
+        NNDescentSupport(vectors, good, random_state=0),
     )
 
 
@@ -88,13 +89,13 @@ def test_approximate_grows_k_for_long_runs(pynndescent):
     good = np.repeat([0, 1], 1000)  # every point correctly predicted
     vectors = (rng.normal(size=(2000, 8)) + 20.0 * good[:, None]).astype(np.float32)
     exact = ExactSupport(vectors, good)
-    approximate = ApproximateSupport(vectors, good, random_state=0)
+    approximate = NNDescentSupport(vectors, good, random_state=0)
     # queries inside their class cluster: runs far longer than the first list
     queries = vectors[:20]
     q_exact, _, _ = exact.search(queries, good[:20], 5000)
     q_approx, _, _ = approximate.search(queries, good[:20], 5000)
-    assert np.all(q_exact > ApproximateSupport.INITIAL_K)
-    assert np.all(q_approx > ApproximateSupport.INITIAL_K)
+    assert np.all(q_exact > NNDescentSupport.INITIAL_K)
+    assert np.all(q_approx > NNDescentSupport.INITIAL_K)
     assert np.mean(q_approx == q_exact) >= 0.9
 
 
@@ -114,7 +115,7 @@ def test_nearest_lists_agree(support_pair):
 @pytest.mark.slow
 def test_add_makes_new_points_findable(support_pair):
     vectors, good, predictions, _, _ = support_pair
-    approximate = ApproximateSupport(vectors[:1000], good[:1000], random_state=1)
+    approximate = NNDescentSupport(vectors[:1000], good[:1000], random_state=1)
     far = vectors[:5] + 100.0
     extended = approximate.with_points(far, np.full(5, -1))
     assert approximate.n_support == 1000  # the old set is unchanged
@@ -126,7 +127,7 @@ def test_add_makes_new_points_findable(support_pair):
 @pytest.mark.slow
 def test_same_seed_same_graph(support_pair):
     vectors, good, predictions, _, approximate = support_pair
-    again = ApproximateSupport(vectors, good, random_state=0)
+    again = NNDescentSupport(vectors, good, random_state=0)
     first = approximate.search(vectors[:200], predictions[:200], 100)
     second = again.search(vectors[:200], predictions[:200], 100)
     for a, b in zip(first, second, strict=True):
@@ -170,7 +171,7 @@ def test_auto_switches_at_each_backends_threshold(monkeypatch, present,
 def test_factories():
     assert support_factory("exact", 0) is ExactSupport
     factory = support_factory("approximate", 3)
-    assert factory.func is ApproximateSupport
+    assert factory.func is NNDescentSupport
     assert factory.keywords == {"random_state": 3}
     factory = support_factory("faiss", 4)
     assert factory.func is FaissSupport
@@ -397,10 +398,10 @@ def test_classifier_with_faiss_search_matches_exact_closely(faiss):
 
 
 def test_faiss_fit_calibrates_with_the_models_own_cells(faiss, monkeypatch):
-    import sdm_sklearn._neighbors as neighbors
+    import sdm_sklearn._search as search
 
     # training probes one cell; the fitted model probes all of its cells
-    monkeypatch.setattr(neighbors, "TRAINING_PROBES", 1)
+    monkeypatch.setattr(search, "TRAINING_PROBES", 1)
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(loc=c, size=(150, 5)) for c in (-2, 0, 2)])
     y = np.repeat([0, 1, 2], 150)

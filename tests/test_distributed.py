@@ -34,8 +34,8 @@ da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 
 from sdm_sklearn import SDMClassifier  # noqa: E402
-from sdm_sklearn._distributed import MIN_SHARD_POINTS, DaskSupport  # noqa: E402
-from sdm_sklearn._neighbors import ExactSupport  # noqa: E402
+from sdm_sklearn._dask_support import MIN_SHARD_POINTS, DaskSupport  # noqa: E402
+from sdm_sklearn._exact import ExactSupport  # noqa: E402
 
 FAST = dict(n_exemplar_dims=8, n_iterations=1, n_epochs=8, learning_rate=3e-2,
             alpha=0.9, random_state=0)

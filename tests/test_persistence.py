@@ -27,9 +27,9 @@ skops_io = pytest.importorskip("skops.io")
 SKOPS_TRUSTED_TYPES = [
     "sdm_sklearn._adaptor.ExemplarAdaptor",
     "sdm_sklearn._evaluation.SupportIndex",
+    "sdm_sklearn._exact.ExactSupport",
     "sdm_sklearn._model.CalibrationRecord",
     "sdm_sklearn._model.SDMModel",
-    "sdm_sklearn._neighbors.ExactSupport",
     "sdm_sklearn.classifier.SDMClassifier",
 ]
 

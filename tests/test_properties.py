@@ -19,8 +19,8 @@ from scipy.special import softmax as scipy_softmax
 
 from sdm_sklearn import SDMClassifier, sdm_activation
 from sdm_sklearn._calibration import distance_quantile, high_reliability_region
+from sdm_sklearn._exact import ExactSupport
 from sdm_sklearn._labels import as_ids, resolve_rejection_label, selective_labels
-from sdm_sklearn._neighbors import ExactSupport
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from sdm_sklearn._neighbors import ExactSupport
+from sdm_sklearn._exact import ExactSupport
 from sdm_sklearn._similarity import norm_bound, similarity_block
 
 
@@ -327,7 +327,7 @@ def test_exact_ties_are_pessimistic_at_every_position(n_dims):
 @pytest.mark.parametrize("n_dims", [8, 100])
 def test_faiss_ties_are_pessimistic_at_every_position(n_dims):
     pytest.importorskip("faiss")
-    from sdm_sklearn._approximate import FaissSupport
+    from sdm_sklearn._faiss import FaissSupport
 
     support, good, queries = _twins(n_dims, seed=n_dims)
     # every cell probed: exact over the whole set, so the brute force holds
@@ -358,7 +358,7 @@ def test_nearest_is_canonical_at_every_position():
 
 def test_faiss_nearest_is_canonical_at_every_position():
     pytest.importorskip("faiss")
-    from sdm_sklearn._approximate import FaissSupport
+    from sdm_sklearn._faiss import FaissSupport
 
     support, good, queries = _twins(100, seed=5)
     # 40 copies of one point: the 3 nearest of a query at it tie 40 ways,

@@ -10,7 +10,7 @@ from sklearn.datasets import make_classification
 import sdm_sklearn._training as training_module
 from sdm_sklearn._adam import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
 from sdm_sklearn._adaptor import ExemplarAdaptor
-from sdm_sklearn._neighbors import ExactSupport
+from sdm_sklearn._exact import ExactSupport
 from sdm_sklearn._splitting import stratified_split
 from sdm_sklearn._training import (
     Progress,

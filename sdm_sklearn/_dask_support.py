@@ -1,18 +1,12 @@
-"""Dask: collections in and out, and a support set sharded over a cluster.
+"""The Dask backend: a support set sharded over a ``distributed`` cluster.
 
-Two independent pieces, both optional (``pip install
-"dask[array,dataframe]" distributed``) and imported only when used
-(``import sdm_sklearn`` never imports dask):
-
-- :func:`dask_collections` lets the prediction methods take dask arrays,
-  DataFrames and Series and return dask collections. Every output of a row
-  depends on that row only (:mod:`sdm_sklearn._blocks`), so the in-memory
-  method mapped over the blocks or partitions gives, once computed, the
-  in-memory result bit for bit.
-- :class:`DaskSupport` (``search="dask"``) shards the support set over the
-  workers of a ``distributed`` client and answers the support-set interface
-  of :mod:`sdm_sklearn._neighbors` with exactly the answers of
-  :class:`~sdm_sklearn._neighbors.ExactSupport`.
+:class:`DaskSupport` (``search="dask"``) shards the support set over the
+workers of a ``distributed`` client and answers the support-set interface
+of :mod:`sdm_sklearn._exact` with exactly the answers of
+:class:`~sdm_sklearn._exact.ExactSupport`. dask and distributed are optional
+(``pip install "dask[array,dataframe]" distributed``) and imported when the
+backend is used; dask collections in and out of the prediction methods are
+:mod:`sdm_sklearn._dask_collections`.
 
 The exact reduction over shards follows the q rule. With ``r`` the distance
 to the nearest support point that is not good for a query, q counts the good
@@ -36,22 +30,21 @@ canonical distances, functions of the two vectors alone
 (:mod:`sdm_sklearn._similarity`), whatever BLAS or CPU each worker has.
 """
 
-import copy
 import functools
-import sys
 from contextlib import contextmanager
-from dataclasses import replace
 
 import numpy as np
 
 from ._blas import single_threaded_blas
-from ._blocks import ROW_MULTIPLE, round_block_rows
-from ._neighbors import (
-    BLOCK_BYTES_PER_DIM,
-    MAX_BLOCK_ROWS,
+from ._exact import (
     ExactSupport,
     as_search_array,
+    block_rows_for,
+    default_block_bytes,
+    group_bounds,
+    self_positions,
 )
+from ._similarity import count_block, shard_minima
 
 # Fewest points per shard: a smaller shard costs a task for little work.
 MIN_SHARD_POINTS = 64
@@ -67,206 +60,6 @@ NO_CLIENT = (
     "client = Client(LocalCluster())`, or connect to a cluster with "
     '`Client("scheduler-address:8786")`.'
 )
-
-
-# ------------------------------------------------------- dask collections
-
-
-def is_dask_collection(X):
-    """Whether ``X`` is a dask collection (never imports dask)."""
-    dask = sys.modules.get("dask")
-    return dask is not None and dask.is_dask_collection(X)
-
-
-def dask_collections(method):
-    """Decorator: a prediction method that also maps over dask collections.
-
-    ``method(self, X)`` keeps its in-memory behaviour; when ``X`` is a dask
-    array, DataFrame or Series, the call returns a lazy collection of the
-    method's outputs (see :func:`lazy_outputs`).
-    """
-
-    @functools.wraps(method)
-    def wrapper(self, X, **kwargs):
-        if is_dask_collection(X):
-            name = method.__name__
-            # predict(X, selective=True) is predict_selective(X)
-            if kwargs.pop("selective", False):
-                name = "predict_selective"
-            if kwargs:
-                raise TypeError(
-                    f"{name} of a dask collection takes no keyword arguments "
-                    f"but selective; got {sorted(kwargs)}."
-                )
-            return lazy_outputs(self, name, X)
-        return method(self, X, **kwargs)
-
-    return wrapper
-
-
-def _call(block, estimator, *, name, empty):
-    """One block or partition through the in-memory method."""
-    if len(block) == 0:
-        return empty.copy()
-    return getattr(estimator, name)(block)
-
-
-def _frame_block(block, estimator, start, *, name, empty):
-    """A block of a dask array as a DataFrame indexed by its row positions."""
-    frame = _call(block, estimator, name=name, empty=empty)
-    return frame.set_axis(np.arange(start, start + len(frame)))
-
-
-def _is_array(X):
-    """A dask array (the module is imported whenever one exists)."""
-    array = sys.modules.get("dask.array")
-    return array is not None and isinstance(X, array.Array)
-
-
-def _is_frame_like(X):
-    """A dask DataFrame or Series."""
-    frame = sys.modules.get("dask.dataframe")
-    return frame is not None and isinstance(X, (frame.DataFrame, frame.Series))
-
-
-def _sample(estimator, X):
-    """One input row that the method accepts: its output gives the metadata.
-
-    Without a producer a row of zeros (of the right columns and dtypes)
-    does, so nothing is computed; a producer's input can be anything, so
-    the first row of ``X`` is computed.
-    """
-    frame_like = _is_frame_like(X)
-    if estimator.estimator_ is not None:
-        head = X.head(1) if frame_like else X[:1].compute()
-        if len(head) == 0 and frame_like:
-            head = X.head(1, npartitions=-1)
-        return head
-    if frame_like:
-        import pandas as pd
-
-        if X.ndim == 1:
-            # a Series: the in-memory method says what it makes of one
-            return pd.Series(np.zeros(1, dtype=X.dtype), name=X.name)
-        zeros = np.zeros((1, len(X.columns)))
-        return pd.DataFrame(zeros, columns=X.columns).astype(X.dtypes.to_dict())
-    return np.zeros((1,) + X.shape[1:], dtype=X.dtype)
-
-
-def lazy_outputs(estimator, name, X):
-    """The outputs of ``estimator.name(X)`` for a dask collection ``X``.
-
-    The estimator is checked and copied at once (a later ``add_support`` or
-    ``set_params`` does not change the collection), and the method runs on
-    one sample row, which raises the errors of a wrong input width or wrong
-    feature names now and gives the output metadata.
-
-    Parameters
-    ----------
-    estimator : SDMClassifier
-    name : str
-        The prediction method.
-    X : dask Array, DataFrame or Series
-
-    Returns
-    -------
-    outputs : dask Array or DataFrame
-        For an array input, chunks follow ``X``'s row chunks (one chunk
-        along other axes); for a DataFrame or Series, the row chunks are
-        unknown and a DataFrame output keeps ``X``'s index and divisions.
-
-    Raises
-    ------
-    TypeError
-        For dask collections other than arrays, DataFrames and Series.
-    """
-    import dask
-    from sklearn.utils.validation import check_is_fitted
-
-    frame_like = _is_frame_like(X)
-    if not (frame_like or _is_array(X)):
-        raise TypeError(
-            f"SDMClassifier.{name} takes dask arrays, DataFrames and Series; "
-            f"got {type(X).__name__}. Convert it to one of them first."
-        )
-    check_is_fitted(estimator)
-    snapshot = _graph_snapshot(estimator)
-    example = getattr(snapshot, name)(_sample(snapshot, X))
-    is_frame = hasattr(example, "iloc")
-    empty = example.iloc[:0] if is_frame else example[:0]
-    model = dask.delayed(snapshot, pure=False)
-    if frame_like:
-        if is_frame:
-            empty = empty.set_axis(X._meta.index[:0])
-        function = functools.partial(_call, name=name, empty=empty)
-        return X.map_partitions(function, model, meta=empty)
-    X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    if is_frame:
-        return _frame_of_blocks(X, model, name, empty)
-    axes = {}
-    if X.ndim > example.ndim:
-        axes["drop_axis"] = list(range(example.ndim, X.ndim))
-    elif X.ndim < example.ndim:
-        axes["new_axis"] = list(range(X.ndim, example.ndim))
-    chunks = (X.chunks[0],) + tuple((size,) for size in example.shape[1:])
-    function = functools.partial(_call, name=name, empty=empty)
-    return X.map_blocks(function, model, chunks=chunks, meta=empty, **axes)
-
-
-def _frame_of_blocks(X, model, name, empty):
-    """A dask DataFrame from the blocks of a dask array, indexed 0 .. n-1."""
-    import dask
-    import dask.dataframe as dd
-
-    sizes = X.chunks[0]
-    if any(np.isnan(size) for size in sizes):
-        raise ValueError(
-            f"SDMClassifier.{name} on a dask array needs its row chunk sizes, "
-            "to index the rows of the DataFrame it returns: call "
-            "X.compute_chunk_sizes() first."
-        )
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    function = dask.delayed(functools.partial(_frame_block, name=name,
-                                              empty=empty))
-    parts = [function(block, model, int(start))
-             for block, start in zip(X.to_delayed().ravel(), starts[:-1],
-                                     strict=True)]
-    divisions = tuple(int(start) for start in starts[:-1]) + (
-        max(int(starts[-1]) - 1, 0),
-    )
-    return dd.from_delayed(parts, meta=empty, divisions=divisions,
-                           verify_meta=False)
-
-
-def _graph_snapshot(estimator):
-    """A copy of the fitted estimator to put in a task graph.
-
-    A sharded support set travels by reference (its shards stay on the
-    workers) instead of being gathered, as it is when pickled otherwise.
-    """
-    snapshot = copy.copy(estimator)
-    snapshot._model = _by_reference(estimator._model)
-    return snapshot
-
-
-def _by_reference(model):
-    """The model with every sharded support set marked to travel by reference."""
-    support = model.index.support
-    if isinstance(support, DaskSupport):
-        model = replace(model, index=replace(model.index,
-                                             support=support.by_reference()))
-    return replace(model, members=tuple(_by_reference(member)
-                                        for member in model.members))
-
-
-# ------------------------------------------------------------- the kernels
-
-@functools.cache
-def _kernels():
-    """The shard kernels (numba is slow to import: imported on first use)."""
-    from ._similarity import count_block, shard_minima
-
-    return shard_minima, count_block
 
 
 # -------------------------------------------------------------- the shards
@@ -298,39 +91,27 @@ class _Shard:
         """Original indices, vectors and good classes of the shard's points."""
         return self.indices, self.support.vectors, self.support.good_labels
 
-    def _blocks(self, block_rows):
-        """The exact support set cutting queries into ``block_rows`` rows."""
-        view = copy.copy(self.support)
-        view.block_rows = block_rows
-        return view
-
-    def _group_bounds(self, predictions):
-        """Columns of each good class (see ``ExactSupport.search``)."""
-        sorted_good = self.support.sorted_good
-        n_labels = max(int(predictions.max(initial=0)),
-                       int(sorted_good.max(initial=0))) + 1
-        return np.searchsorted(sorted_good, np.arange(-1, n_labels + 1),
-                               side="left").astype(np.int64)
-
     def _self_positions(self, self_indices):
         """Sorted column of each query's self-match in this shard, else -1."""
         local = np.searchsorted(self.indices, self_indices)
         local = np.minimum(local, len(self.indices) - 1)
         own = (self_indices >= 0) & (self.indices[local] == self_indices)
-        return np.where(own, self.support.position[local], -1)
+        return self_positions(self.support.position, np.where(own, local, -1),
+                              len(self_indices))
 
-    def _scan(self, queries32, predictions, self_indices, block_rows, process):
+    def _scan(self, queries32, self_indices, block_rows, process):
         """Feed every block's products, self-matches skipped, to ``process``."""
-        self_positions = self._self_positions(self_indices)
+        skipped = self._self_positions(self_indices)
 
         def skip_self(start, size, products):
-            positions = self_positions[start : start + size]
+            positions = skipped[start : start + size]
             rows = np.flatnonzero(positions >= 0)
             products[rows, positions[rows]] = -np.inf
             process(start, size, products)
 
         with single_threaded_blas():
-            self._blocks(block_rows)._products(queries32, 1, skip_self)
+            self.support.scan_products(queries32, skip_self,
+                                       block_rows=block_rows)
 
     def first_pass(self, payload, block_rows):
         """Nearest bad and good points of every query, and the good below.
@@ -349,22 +130,21 @@ class _Shard:
             Good points closer than the nearest bad point.
         """
         queries32, predictions, self_indices = payload
-        minima, _ = _kernels()
         support = self.support
         n_queries = len(queries32)
-        bounds = self._group_bounds(predictions)
+        bounds = group_bounds(support.sorted_good, predictions)
         scores = np.empty((n_queries, 2))
         columns = np.empty((n_queries, 2), dtype=np.int64)
         counts = np.empty(n_queries, dtype=np.int64)
 
         def process(start, size, products):
             rows = slice(start, start + size)
-            minima(products, support.sq_norms, queries32[rows],
-                   support.sorted_vectors, support.max_norm, self.original,
-                   bounds, predictions[rows], scores[rows], columns[rows],
-                   counts[rows])
+            shard_minima(products, support.sq_norms, queries32[rows],
+                         support.sorted_vectors, support.max_norm,
+                         self.original, bounds, predictions[rows],
+                         scores[rows], columns[rows], counts[rows])
 
-        self._scan(queries32, predictions, self_indices, block_rows, process)
+        self._scan(queries32, self_indices, block_rows, process)
         found = columns >= 0
         indices = np.where(found, self.original[np.maximum(columns, 0)], -1)
         return scores, indices, np.sqrt(scores), counts
@@ -372,10 +152,9 @@ class _Shard:
     def second_pass(self, payload, rows, radii, block_rows):
         """Good points with a score below ``radii`` for the queries ``rows``."""
         queries32, predictions, self_indices = payload
-        _, count_block = _kernels()
         queries32, predictions = queries32[rows], predictions[rows]
         support = self.support
-        bounds = self._group_bounds(predictions)
+        bounds = group_bounds(support.sorted_good, predictions)
         counts = np.empty(len(rows), dtype=np.int64)
 
         def process(start, size, products):
@@ -384,15 +163,14 @@ class _Shard:
                         support.sorted_vectors, support.max_norm, bounds,
                         predictions[part], radii[part], counts[part])
 
-        self._scan(queries32, predictions, self_indices[rows], block_rows,
-                   process)
+        self._scan(queries32, self_indices[rows], block_rows, process)
         return counts
 
     def nearest(self, queries, n_neighbors, block_rows):
         """The shard's nearest points: original indices and distances."""
         with single_threaded_blas():
-            local, distances = self._blocks(block_rows).nearest(queries,
-                                                                n_neighbors)
+            local, distances = self.support.nearest(queries, n_neighbors,
+                                                    block_rows=block_rows)
         return self.indices[local], distances
 
 
@@ -449,18 +227,6 @@ def _client_for(futures):
             yield client
 
 
-def _block_rows(n_support, block_bytes):
-    """Query rows per block of an exact support set of ``n_support`` points.
-
-    The rule of :class:`~sdm_sklearn._neighbors.ExactSupport`, for the whole
-    set: every shard cuts queries into the same blocks.
-    """
-    per_row = 4 * max(n_support, 1)
-    return round_block_rows(
-        min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
-    )
-
-
 def _shard_bounds(n_points, n_shards):
     """Contiguous, balanced ranges of ``n_points`` for ``n_shards`` shards."""
     return np.linspace(0, n_points, n_shards + 1).round().astype(int)
@@ -469,7 +235,7 @@ def _shard_bounds(n_points, n_shards):
 class DaskSupport:
     """Support set sharded over the workers of a ``distributed`` client.
 
-    Every answer equals that of :class:`~sdm_sklearn._neighbors.ExactSupport`
+    Every answer equals that of :class:`~sdm_sklearn._exact.ExactSupport`
     over the same points bit for bit (see the module docstring), and
     ``nearest`` too except where two points tie exactly at the last place
     asked for. The set is cut into contiguous shards of at least
@@ -480,7 +246,7 @@ class DaskSupport:
     (``n_jobs`` is accepted for the common interface).
 
     Pickling the set (with the model holding it; skops too) gathers the
-    shards and stores an :class:`~sdm_sklearn._neighbors.ExactSupport` with
+    shards and stores an :class:`~sdm_sklearn._exact.ExactSupport` with
     the same answers, so that a loaded model predicts without a cluster;
     copies share the shards, which never change.
 
@@ -489,9 +255,9 @@ class DaskSupport:
     vectors : ndarray of shape (n_support, n_dims)
         Support points in the search space.
     good_labels : ndarray of shape (n_support,), int
-        See :class:`~sdm_sklearn._neighbors.ExactSupport`.
+        See :class:`~sdm_sklearn._exact.ExactSupport`.
     block_bytes : int, default=None
-        As for :class:`~sdm_sklearn._neighbors.ExactSupport`.
+        As for :class:`~sdm_sklearn._exact.ExactSupport`.
 
     Raises
     ------
@@ -504,7 +270,7 @@ class DaskSupport:
         good_labels = np.asarray(good_labels, dtype=np.int64)
         client = require_client()
         if block_bytes is None:
-            block_bytes = BLOCK_BYTES_PER_DIM * max(vectors.shape[1], 32)
+            block_bytes = default_block_bytes(vectors.shape[1])
         # one slot per worker thread, dealt round the workers
         nthreads = client.nthreads()
         workers = [address for slot in range(max(nthreads.values(), default=0))
@@ -557,7 +323,7 @@ class DaskSupport:
     @property
     def block_rows(self):
         """Query rows per block: those of an exact support set of all points."""
-        return _block_rows(self.n_support, self.block_bytes)
+        return block_rows_for(self.n_support, self.block_bytes)
 
     def _on_shard(self, client, k, method, *args):
         """Future of ``shard.method(*args)`` for shard ``k``, at its home.
@@ -593,7 +359,7 @@ class DaskSupport:
         """Good class of every support point, in the original order."""
         return self._points()[1]
 
-    def by_reference(self):
+    def for_task_graph(self):
         """A copy that pickles as references to the shards (for task graphs)."""
         return self._from_state(self._state, by_reference=True)
 

@@ -1,370 +1,28 @@
-"""Approximate search backends.
+"""The FAISS backend: the support set cut into k-means cells.
 
-Both answer the support-set interface of :mod:`sdm_sklearn._neighbors`
-(``search``, ``nearest``, ``with_points``) with approximate answers; their
-agreement with exact search is measured in ``benchmarks/bench_scale.py``.
-
-- :class:`FaissSupport` (``search="faiss"``) cuts the support set into
-  k-means cells (FAISS's k-means, an optional dependency imported when the
-  backend is built) and compares every query exactly with the points of
-  its nearest cells, by float32 BLAS products and a numba kernel.
-- :class:`ApproximateSupport` (``search="approximate"``) queries a
-  pynndescent k-nearest-neighbour graph (an optional dependency).
+:class:`FaissSupport` (``search="faiss"``) cuts the support set into
+k-means cells (FAISS's k-means, an optional dependency imported when the
+backend is built) and compares every query exactly with the points of its
+nearest cells, by float32 BLAS products and the kernels of
+:mod:`sdm_sklearn._faiss_kernels`. It answers the support-set interface of
+:mod:`sdm_sklearn._exact` with approximate answers; their agreement with
+exact search is measured in ``benchmarks/bench_scale.py``.
 """
 
 import copy
 import math
 
 import numpy as np
-from numba import njit
 
 from ._blocks import ROW_MULTIPLE, for_each_block, padded_block
-from ._neighbors import as_search_array, exact_distances, rank_candidates
-from ._similarity import (
-    canonical_nearest,
-    canonical_nearest_outside,
-    count_closer,
-    norm_bound,
-    product_score,
-    row_bands,
-    score_band,
-    score_limit,
-    squared_distance,
+from ._exact import (
+    as_search_array,
+    exact_distances,
+    rank_candidates,
+    self_positions,
 )
-
-
-class ApproximateSupport:
-    """Support set searched through a pynndescent k-nearest-neighbour graph.
-
-    q needs the run of good neighbours up to the first one that is not good,
-    which can be long. Every query first asks for ``INITIAL_K`` neighbours;
-    only the queries whose list holds no bad point yet ask again, with
-    ``GROWTH`` times more, up to ``MAX_K``. A run still unbroken at ``MAX_K``
-    neighbours gives ``q = MAX_K`` (then capped by ``max_similarity``): the
-    reference implementation caps q at its top-k size, 2048, in the same way.
-
-    Parameters
-    ----------
-    vectors : ndarray of shape (n_support, n_dims)
-        Support points in the search space.
-    good_labels : ndarray of shape (n_support,), int
-        See :class:`ExactSupport`.
-    random_state : int
-        Seed of the graph construction (built single-threaded, so that the
-        same seed gives the same graph).
-    """
-
-    INITIAL_K = 64
-    GROWTH = 8
-    MAX_K = 2048
-    # pynndescent's search effort. Measured on 30k clustered 128-d points:
-    # q agreed with exact search for 76% of queries at its default 0.1, 90%
-    # at 0.2 and 97% at 0.3 (0.07, 0.13 and 0.21 ms per query).
-    EPSILON = 0.3
-
-    def __init__(self, vectors, good_labels, *, random_state):
-        from pynndescent import NNDescent
-
-        self.vectors = as_search_array(vectors)
-        self.good_labels = np.ascontiguousarray(good_labels, dtype=np.int64)
-        self.index = NNDescent(
-            self.vectors, metric="euclidean", n_neighbors=30,
-            random_state=random_state, n_jobs=1,
-        )
-        self.index.prepare()
-
-    @property
-    def n_support(self):
-        return self.vectors.shape[0]
-
-    def with_points(self, vectors, good_labels):
-        """A new support set with points appended; this one is unchanged."""
-        vectors = as_search_array(vectors)
-        updated = copy.copy(self)
-        updated.index = copy.deepcopy(self.index)
-        updated.index.update(vectors)
-        updated.vectors = np.concatenate([self.vectors, vectors])
-        updated.good_labels = np.concatenate(
-            [self.good_labels, np.asarray(good_labels, dtype=np.int64)]
-        )
-        return updated
-
-    def nearest(self, queries, n_neighbors, *, n_jobs=1):
-        """Approximate nearest support points; see :meth:`ExactSupport.nearest`.
-
-        The graph is queried on one thread (``n_jobs`` is accepted for the
-        common interface).
-        """
-        k = min(n_neighbors, self.n_support)
-        candidates, _ = self._query(as_search_array(queries), k)
-        return rank_candidates(queries, self.vectors, candidates, k)
-
-    def _query(self, queries32, k):
-        """Neighbour indices (``-1``: none) and distances from the index.
-
-        Distances only need to rank the neighbours of one query.
-        """
-        return self.index.query(queries32, k=k, epsilon=self.EPSILON)
-
-    def search(self, queries, predictions, max_similarity, *, self_indices=None,
-               n_jobs=1):
-        """Approximate q, nearest support point and its distance.
-
-        Same contract as :meth:`ExactSupport.search` (the graph is queried on
-        one thread).
-        """
-        queries32 = as_search_array(queries)
-        n_queries = len(queries32)
-        predictions = np.asarray(predictions, dtype=np.int64)
-        if self_indices is None:
-            self_indices = np.full(n_queries, -1, dtype=np.int64)
-        extra = int(np.any(self_indices >= 0))
-        q = np.zeros(n_queries, dtype=np.int64)
-        nearest = np.full(n_queries, -1, dtype=np.int64)
-        pending = np.arange(n_queries)
-        k = self.INITIAL_K
-        while len(pending):
-            k_query = min(k + extra, self.n_support)
-            neighbors, distances = self._query(queries32[pending], k_query)
-            is_self = neighbors == self_indices[pending, None]
-            distances = np.where(is_self | (neighbors < 0), np.inf, distances)
-            good = self.good_labels[neighbors] == predictions[pending, None]
-            bad_radius = np.where(good | is_self, np.inf, distances).min(axis=1)
-            run = np.sum(good & (distances < bad_radius[:, None]), axis=1)
-            first = np.argmin(distances, axis=1)
-            rows = np.arange(len(pending))
-            nearest[pending] = np.where(
-                np.isfinite(distances[rows, first]), neighbors[rows, first], -1
-            )
-            done = (
-                np.isfinite(bad_radius)
-                | (run >= max_similarity)
-                | (k_query >= self.n_support)
-                | (k >= self.MAX_K)
-            )
-            q[pending] = np.minimum(run, max_similarity)
-            pending = pending[~done]
-            k = min(k * self.GROWTH, self.MAX_K)
-        d_nearest = np.full(n_queries, np.inf)
-        found = nearest >= 0
-        d_nearest[found] = exact_distances(
-            queries[found], self.vectors, nearest[found]
-        )
-        return q, nearest, d_nearest
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _offer(heap, items, size, value, item):
-    """Offer ``value`` (with ``item``) to a max-heap of the smallest values.
-
-    ``heap`` keeps the ``len(heap)`` smallest values offered so far, the
-    largest at the root; ``items`` follows it. Returns the new size.
-    """
-    capacity = heap.shape[0]
-    if size < capacity:
-        child = size
-        size += 1
-    elif value < heap[0]:
-        child = -1
-    else:
-        return size
-    if child >= 0:  # sift the new leaf up
-        while child > 0:
-            parent = (child - 1) // 2
-            if heap[parent] >= value:
-                break
-            heap[child], items[child] = heap[parent], items[parent]
-            child = parent
-        heap[child], items[child] = value, item
-        return size
-    parent = 0  # replace the root and sift it down
-    while True:
-        child = 2 * parent + 1
-        if child >= capacity:
-            break
-        if child + 1 < capacity and heap[child + 1] > heap[child]:
-            child += 1
-        if heap[child] <= value:
-            break
-        heap[parent], items[parent] = heap[child], items[child]
-        parent = child
-    heap[parent], items[parent] = value, item
-    return size
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _merge_best(best, position, other, other_position, original):
-    """The better of two (distance, position) minima (ties: original index)."""
-    if other < best or (other == best and other_position >= 0 and (
-            position < 0 or original[other_position] < original[position])):
-        return other, other_position
-    return best, position
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _skip_self(products, row, offset):
-    """Hide a self-match from a row of products (its score becomes inf)."""
-    if 0 <= offset < products.shape[1]:
-        products[row, offset] = -np.inf
-
-
-@njit(cache=True, nogil=True)
-def _scan_cell(products, queries, rows, cell_start, bounds, sq_norms, points,
-               original, max_norm, predictions, self_positions, bad_distance,
-               bad_position, heap, heap_items, heap_size):
-    """Fold one cell into the search state of the queries that probe it.
-
-    Parameters
-    ----------
-    products : ndarray of shape (>= n_rows, cell_size), float32
-        Inner products of the queries ``rows`` (in order) with the cell;
-        self-matches are overwritten.
-    queries : ndarray of shape (>= n_rows, n_dims), float32
-        Those queries, row for row.
-    rows : ndarray of shape (n_rows,), int64
-        Their rows in the state arrays.
-    cell_start : int
-        Position of the cell's first point in the sorted support set.
-    bounds : ndarray of shape (n_labels + 3,), int64
-        Offsets in the cell: points good for class ``c`` are at
-        ``bounds[c + 1]:bounds[c + 2]``.
-    sq_norms, points, original : ndarray
-        Squared norms, vectors (``(n_support, n_dims)``, a transposed view
-        works) and original indices of the sorted support points.
-    max_norm : float
-        An upper bound on the norms of ``points``.
-    predictions, self_positions : ndarray of shape (n_block,), int64
-        Class of every query and the position to skip (``-1``: none).
-    bad_distance, bad_position : ndarray of shape (n_block,)
-        Canonical squared distance to the nearest point not good for the
-        query, and its position (updated; :mod:`sdm_sklearn._similarity`).
-    heap, heap_items, heap_size : ndarray
-        Per query, the smallest scores ``|s|^2 - 2 <u, s>`` (and positions)
-        of the good points that may be closer than the bad point of the
-        moment (updated; see :func:`_offer`). Every good point closer than
-        the final bad one was offered.
-    """
-    cell_size = products.shape[1]
-    cell_stop = cell_start + cell_size
-    cell_norms = sq_norms[cell_start:cell_stop]
-    cell_points = points[cell_start:cell_stop]
-    cell_original = original[cell_start:cell_stop]
-    for r in range(len(rows)):
-        i = rows[r]
-        start = bounds[predictions[i] + 1]
-        stop = bounds[predictions[i] + 2]
-        _skip_self(products, r, self_positions[i] - cell_start)
-        sq_norm, band = score_band(queries, r, max_norm)
-        bad, bad_j = canonical_nearest_outside(
-            products, cell_norms, queries, r, cell_points, cell_original,
-            start, stop, sq_norm, band,
-            score_limit(bad_distance[i], sq_norm, band),
-        )
-        if bad_j >= 0:
-            bad_j += cell_start
-        bad, bad_j = _merge_best(bad_distance[i], bad_position[i], bad, bad_j,
-                                 original)
-        bad_distance[i], bad_position[i] = bad, bad_j
-        limit = score_limit(bad, sq_norm, band)
-        size = heap_size[i]
-        for j in range(start, stop):
-            score = product_score(products, cell_norms, r, j)
-            if score <= limit and score != np.inf:
-                size = _offer(heap[i], heap_items[i], size, score, cell_start + j)
-        heap_size[i] = size
-
-
-@njit(cache=True, nogil=True)
-def _finish_heaps(queries, points, max_norm, original, bad_distance, heap,
-                  heap_items, heap_size, max_similarity, counts, good_distance,
-                  good_position, recount):
-    """q and the nearest good point of every query from its heap.
-
-    ``counts`` gets the heap's points canonically closer than the bad
-    point, ``good_distance`` and ``good_position`` the canonically nearest
-    of them (ties: original index). ``recount`` flags the queries whose
-    heap is full of points that may be closer than the bad one, with fewer
-    than ``max_similarity`` counted: points left out of the heap may count,
-    so their cells are counted again (:func:`_count_cell`).
-    """
-    capacity = heap.shape[1]
-    for i in range(heap.shape[0]):
-        sq_norm, band = score_band(queries, i, max_norm)
-        threshold = bad_distance[i] - sq_norm
-        size = heap_size[i]
-        lowest = np.inf
-        highest = -np.inf
-        for e in range(size):
-            lowest = min(lowest, heap[i, e])
-            highest = max(highest, heap[i, e])
-        count = 0
-        best, best_j = np.inf, -1
-        for e in range(size):
-            score, position = heap[i, e], heap_items[i, e]
-            closer = score < threshold - 2.0 * band
-            near_bad = not closer and score <= threshold + 2.0 * band
-            near_best = score <= lowest + 2.0 * band
-            if near_bad or near_best:
-                distance = squared_distance(queries, i, points, position)
-                closer = closer or (near_bad and distance < bad_distance[i])
-                if near_best:
-                    best, best_j = _merge_best(best, best_j, distance, position,
-                                               original)
-            count += closer
-        counts[i] = count
-        good_distance[i], good_position[i] = best, best_j
-        recount[i] = (size == capacity and count < max_similarity
-                      and highest <= threshold + 2.0 * band)
-
-
-@njit(cache=True, nogil=True)
-def _count_cell(products, queries, rows, cell_start, bounds, sq_norms, points,
-                original, max_norm, predictions, self_positions, bad_distance,
-                counts, good_distance, good_position):
-    """Add the good points of one cell closer than the bad one to ``counts``.
-
-    Same parameters as :func:`_scan_cell`; ``bad_distance`` holds the final
-    bad distance of every query; the nearest good point is folded into
-    ``good_distance`` and ``good_position``.
-    """
-    cell_stop = cell_start + products.shape[1]
-    cell_norms = sq_norms[cell_start:cell_stop]
-    cell_points = points[cell_start:cell_stop]
-    cell_original = original[cell_start:cell_stop]
-    for r in range(len(rows)):
-        i = rows[r]
-        start = bounds[predictions[i] + 1]
-        stop = bounds[predictions[i] + 2]
-        _skip_self(products, r, self_positions[i] - cell_start)
-        sq_norm, band = score_band(queries, r, max_norm)
-        counts[i] += count_closer(products, cell_norms, queries, r,
-                                  cell_points, start, stop, bad_distance[i],
-                                  sq_norm, band)
-        good, good_j = canonical_nearest(
-            products, cell_norms, queries, r, cell_points, cell_original,
-            start, stop, band, np.inf, -1,
-            score_limit(good_distance[i], sq_norm, band),
-        )
-        if good_j >= 0:
-            good_j += cell_start
-        good_distance[i], good_position[i] = _merge_best(
-            good_distance[i], good_position[i], good, good_j, original
-        )
-
-
-@njit(cache=True, nogil=True)
-def _nearest_cell(products, rows, cell_start, sq_norms, heap, heap_items,
-                  heap_size):
-    """Offer every point of one cell to the top-k heap of each query."""
-    cell_norms = sq_norms[cell_start:cell_start + products.shape[1]]
-    for r in range(len(rows)):
-        i = rows[r]
-        size = heap_size[i]
-        for j in range(products.shape[1]):
-            size = _offer(heap[i], heap_items[i], size,
-                          product_score(products, cell_norms, r, j),
-                          cell_start + j)
-        heap_size[i] = size
+from ._faiss_kernels import count_cell, finish_heaps, nearest_cell, scan_cell
+from ._similarity import norm_bound, row_bands
 
 
 def train_cells(vectors, n_cells, seed):
@@ -434,7 +92,7 @@ class FaissSupport:
     vectors : ndarray of shape (n_support, n_dims)
         Support points in the search space.
     good_labels : ndarray of shape (n_support,), int
-        See :class:`~sdm_sklearn._neighbors.ExactSupport`.
+        See :class:`~sdm_sklearn._exact.ExactSupport`.
     random_state : int
         Seed of the k-means sample and initialization.
     n_cells : int, default=None
@@ -536,6 +194,10 @@ class FaissSupport:
         )
         return updated
 
+    def for_task_graph(self):
+        """This set, as it travels in a task graph: itself (held in memory)."""
+        return self
+
     def _scan_rows(self, n_queries, n_jobs):
         """Queries per block: at most ``SCAN_ROWS``, enough blocks for the threads.
 
@@ -622,7 +284,7 @@ class FaissSupport:
                       self.columns[:, cell_lo:cell_hi], out=products)
             visit(cell, cell_rows, products.reshape(len(block), -1), block)
 
-    def _search_block(self, queries32, predictions, self_positions,
+    def _search_block(self, queries32, predictions, skipped,
                       max_similarity):
         """q and the nearest position for one block of queries."""
         n_rows = len(queries32)
@@ -635,29 +297,29 @@ class FaissSupport:
         heap_size = np.zeros(n_rows, dtype=np.int64)
 
         def scan(cell, rows, products, cell_queries):
-            _scan_cell(products, cell_queries, rows, self.cell_bounds[cell],
-                       self.group_bounds[cell], self.sq_norms, points,
-                       self.order, self.max_norm, predictions, self_positions,
-                       bad, bad_position, heap, heap_items, heap_size)
+            scan_cell(products, cell_queries, rows, self.cell_bounds[cell],
+                      self.group_bounds[cell], self.sq_norms, points,
+                      self.order, self.max_norm, predictions, skipped,
+                      bad, bad_position, heap, heap_items, heap_size)
 
         self._visit_cells(queries32, probes, np.arange(n_rows), scan)
         counts = np.empty(n_rows, dtype=np.int64)
         good = np.empty(n_rows)
         good_position = np.empty(n_rows, dtype=np.int64)
         recount = np.empty(n_rows, dtype=np.bool_)
-        _finish_heaps(queries32, points, self.max_norm, self.order, bad, heap,
-                      heap_items, heap_size, max_similarity, counts, good,
-                      good_position, recount)
+        finish_heaps(queries32, points, self.max_norm, self.order, bad, heap,
+                     heap_items, heap_size, max_similarity, counts, good,
+                     good_position, recount)
         longer = np.flatnonzero(recount)
         if len(longer):
             counts[longer], good[longer], good_position[longer] = 0, np.inf, -1
 
             def count(cell, rows, products, cell_queries):
-                _count_cell(products, cell_queries, rows,
-                            self.cell_bounds[cell], self.group_bounds[cell],
-                            self.sq_norms, points, self.order, self.max_norm,
-                            predictions, self_positions, bad, counts, good,
-                            good_position)
+                count_cell(products, cell_queries, rows,
+                           self.cell_bounds[cell], self.group_bounds[cell],
+                           self.sq_norms, points, self.order, self.max_norm,
+                           predictions, skipped, bad, counts, good,
+                           good_position)
 
             self._visit_cells(queries32, probes, longer, count)
         nearest = np.where(good < bad, good_position, bad_position)
@@ -668,7 +330,7 @@ class FaissSupport:
         """Approximate q, nearest support point and its distance.
 
         Same contract as :meth:`ExactSupport.search
-        <sdm_sklearn._neighbors.ExactSupport.search>`, over the points of
+        <sdm_sklearn._exact.ExactSupport.search>`, over the points of
         each query's ``n_probe`` nearest cells; ``d_nearest`` is the float64
         distance to the point found.
         """
@@ -678,11 +340,7 @@ class FaissSupport:
         predictions = np.minimum(
             np.asarray(predictions, dtype=np.int64), self.n_labels
         )
-        self_positions = np.full(n_queries, -1, dtype=np.int64)
-        if self_indices is not None:
-            self_indices = np.asarray(self_indices, dtype=np.int64)
-            has_self = self_indices >= 0
-            self_positions[has_self] = self.position[self_indices[has_self]]
+        skipped = self_positions(self.position, self_indices, n_queries)
         q = np.zeros(n_queries, dtype=np.int64)
         positions = np.full(n_queries, -1, dtype=np.int64)
 
@@ -693,7 +351,7 @@ class FaissSupport:
                 stop = min(start + rows, n_queries)
                 q[start:stop], positions[start:stop] = self._search_block(
                     queries32[start:stop], predictions[start:stop],
-                    self_positions[start:stop], int(max_similarity),
+                    skipped[start:stop], int(max_similarity),
                 )
 
         for_each_block(task, n_queries, rows, n_jobs)
@@ -735,8 +393,8 @@ class FaissSupport:
 
             def offer(cell, rows, products, cell_queries, heap=heap,
                       heap_items=heap_items, heap_size=heap_size):
-                _nearest_cell(products, rows, self.cell_bounds[cell],
-                              self.sq_norms, heap, heap_items, heap_size)
+                nearest_cell(products, rows, self.cell_bounds[cell],
+                             self.sq_norms, heap, heap_items, heap_size)
 
             for all_cells in (False, True):
                 rows = pending[wide[pending] == all_cells]
@@ -764,7 +422,7 @@ class FaissSupport:
 
     def nearest(self, queries, n_neighbors, *, n_jobs=1):
         """Approximate nearest support points; see :meth:`ExactSupport.nearest
-        <sdm_sklearn._neighbors.ExactSupport.nearest>`.
+        <sdm_sklearn._exact.ExactSupport.nearest>`.
 
         The nearest points of the probed cells by canonical distance, ties
         by index (all cells when the probed ones hold fewer than

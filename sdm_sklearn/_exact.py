@@ -1,4 +1,4 @@
-"""The support set: its search interface and the exact backend.
+"""The support-set interface, the exact backend and what every backend shares.
 
 Every backend answers the same calls on vectors of the *search space* (see
 :class:`sdm_sklearn._adaptor.ExemplarAdaptor`), in which Euclidean distances
@@ -11,7 +11,10 @@ equal those between exemplar vectors:
   points, nearest first;
 - ``with_points(vectors, good_labels)`` returns a NEW support set with the
   points appended (the old one is left as it was, so that readers holding
-  it never see a half-updated set).
+  it never see a half-updated set);
+- ``for_task_graph()`` returns the set as it travels inside a dask task
+  graph: itself for a set held in memory, references to the shards for a
+  sharded one (:mod:`sdm_sklearn._dask_support`).
 
 ``ExactSupport`` answers by float32 BLAS products in blocks of a fixed number
 of query rows (never an N x N matrix), followed by the numba kernel, which
@@ -19,10 +22,21 @@ decides every comparison on canonical distances (see
 :mod:`sdm_sklearn._similarity`): a row's answer depends on the row and the
 support set alone, never on the other rows of the call, the BLAS or the
 threads; blocks spread over ``n_jobs`` threads.
-"""
 
-import importlib.util
-from functools import partial
+The other backends (:mod:`sdm_sklearn._faiss`, :mod:`sdm_sklearn._nndescent`,
+:mod:`sdm_sklearn._dask_support`) import this module and the kernel modules
+only; the rules they share live here: the search array layout
+(:func:`as_search_array`), the good class of a support point
+(:func:`good_classes`), canonical ranking (:func:`rank_candidates`), the
+block rule (:func:`default_block_bytes`, :func:`block_rows_for`), self
+positions (:func:`self_positions`) and the column range of every good class
+(:func:`group_bounds`). :meth:`ExactSupport.scan_products` feeds the blocks
+of inner products to a caller's kernel (the shards of the Dask backend).
+
+numba (through :mod:`sdm_sklearn._similarity`) is imported on the first
+search, not with this module: it adds a fifth to the import time of the
+package, and ``import sdm_sklearn`` loads this module.
+"""
 
 import numpy as np
 
@@ -49,6 +63,84 @@ RANKING_BYTES = 16 * 2**20
 def as_search_array(vectors):
     """Float32, C-contiguous: the layout every backend searches."""
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def default_block_bytes(n_dims):
+    """The memory bound of one block of products for ``n_dims`` dimensions.
+
+    ``BLOCK_BYTES_PER_DIM`` per dimension, counting at least 32.
+    """
+    return BLOCK_BYTES_PER_DIM * max(n_dims, 32)
+
+
+def block_rows_for(n_support, block_bytes):
+    """Query rows per block of products against ``n_support`` points.
+
+    As many as fit in ``block_bytes`` of float32 products, a multiple of
+    ``ROW_MULTIPLE`` between ``ROW_MULTIPLE`` and ``MAX_BLOCK_ROWS``. A
+    sharded set cuts its queries by the rule for all of its points, so that
+    every shard meets the same blocks.
+
+    Parameters
+    ----------
+    n_support : int
+    block_bytes : int
+
+    Returns
+    -------
+    rows : int
+    """
+    per_row = 4 * max(n_support, 1)
+    return round_block_rows(
+        min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
+    )
+
+
+def self_positions(position, self_indices, n_queries):
+    """Sorted position of each query's self-match, ``-1`` for none.
+
+    Parameters
+    ----------
+    position : ndarray of shape (n_support,), int
+        Sorted position of every support index.
+    self_indices : ndarray of shape (n_queries,), int, or None
+        Support index of each query's self-match (``-1``, or None for all:
+        none).
+    n_queries : int
+
+    Returns
+    -------
+    positions : ndarray of shape (n_queries,), int64
+    """
+    positions = np.full(n_queries, -1, dtype=np.int64)
+    if self_indices is not None:
+        self_indices = np.asarray(self_indices, dtype=np.int64)
+        has_self = self_indices >= 0
+        positions[has_self] = position[self_indices[has_self]]
+    return positions
+
+
+def group_bounds(sorted_good, predictions):
+    """Where the points good for each class start and stop.
+
+    Parameters
+    ----------
+    sorted_good : ndarray of shape (n_support,), int64
+        Good classes, sorted.
+    predictions : ndarray of shape (n_queries,), int64
+        Predicted class of every query: the groups reach the largest.
+
+    Returns
+    -------
+    bounds : ndarray of shape (n_labels + 2,), int64
+        The points good for class ``c`` are ``bounds[c + 1]:bounds[c + 2]``
+        of ``sorted_good``; those before ``bounds[1]`` are good for none.
+    """
+    n_labels = max(int(predictions.max(initial=0)),
+                   int(sorted_good.max(initial=0))) + 1
+    return np.searchsorted(
+        sorted_good, np.arange(-1, n_labels + 1), side="left"
+    ).astype(np.int64)
 
 
 def good_classes(predictions, labels):
@@ -160,8 +252,8 @@ class ExactSupport:
         :func:`good_classes`).
     block_bytes : int, default=None
         Memory bound for one block of inner products (exceeded only when
-        ``ROW_MULTIPLE`` rows are larger). None: ``BLOCK_BYTES_PER_DIM``
-        times the number of dimensions (at least 32).
+        ``ROW_MULTIPLE`` rows are larger; see :func:`block_rows_for`).
+        None: :func:`default_block_bytes` of the number of dimensions.
     """
 
     def __init__(self, vectors, good_labels, *, block_bytes=None):
@@ -170,7 +262,7 @@ class ExactSupport:
         vectors = as_search_array(vectors)
         good_labels = np.asarray(good_labels, dtype=np.int64)
         if block_bytes is None:
-            block_bytes = BLOCK_BYTES_PER_DIM * max(vectors.shape[1], 32)
+            block_bytes = default_block_bytes(vectors.shape[1])
         self.block_bytes = block_bytes
         self.order = np.argsort(good_labels, kind="stable")
         self.position = np.empty_like(self.order)
@@ -180,10 +272,7 @@ class ExactSupport:
         self.sq_norms = np.einsum("ij,ij->i", self.sorted_vectors,
                                   self.sorted_vectors)
         self.max_norm = norm_bound(self.sq_norms, vectors.shape[1])
-        per_row = 4 * max(self.n_support, 1)
-        self.block_rows = round_block_rows(
-            min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
-        )
+        self.block_rows = block_rows_for(self.n_support, block_bytes)
 
     @property
     def n_support(self):
@@ -208,14 +297,28 @@ class ExactSupport:
             block_bytes=self.block_bytes,
         )
 
-    def _products(self, queries32, n_jobs, process):
+    def for_task_graph(self):
+        """This set, as it travels in a task graph: itself (held in memory)."""
+        return self
+
+    def scan_products(self, queries32, process, *, n_jobs=1, block_rows=None):
         """Feed every fixed-size block of inner products to ``process``.
 
-        ``process(start, size, products)`` gets the block's first row, its
-        number of real rows and the ``(size, n_support)`` products (a buffer
-        reused by the thread, which ``process`` may overwrite).
+        Parameters
+        ----------
+        queries32 : ndarray of shape (n_queries, n_dims), float32
+            See :func:`as_search_array`.
+        process : callable
+            ``process(start, size, products)`` gets the block's first row,
+            its number of real rows and the ``(size, n_support)`` products
+            with the sorted support vectors (a buffer reused by the thread,
+            which ``process`` may overwrite); it writes only its own rows.
+        n_jobs : int, default=1
+            Threads.
+        block_rows : int, default=None
+            Query rows per block; None: this set's ``block_rows``.
         """
-        rows = self.block_rows
+        rows = self.block_rows if block_rows is None else block_rows
         support_t = self.sorted_vectors.T
 
         def task(starts):
@@ -227,7 +330,7 @@ class ExactSupport:
 
         for_each_block(task, len(queries32), rows, n_jobs)
 
-    def nearest(self, queries, n_neighbors, *, n_jobs=1):
+    def nearest(self, queries, n_neighbors, *, n_jobs=1, block_rows=None):
         """The ``n_neighbors`` nearest support points of every query.
 
         Parameters
@@ -236,6 +339,8 @@ class ExactSupport:
         n_neighbors : int
         n_jobs : int, default=1
             Threads.
+        block_rows : int, default=None
+            As for :meth:`scan_products`.
 
         Returns
         -------
@@ -269,7 +374,8 @@ class ExactSupport:
                 self.order,
             )
 
-        self._products(queries32, n_jobs, process)
+        self.scan_products(queries32, process, n_jobs=n_jobs,
+                           block_rows=block_rows)
         return indices, distances
 
     def search(self, queries, predictions, max_similarity, *, self_indices=None,
@@ -298,23 +404,13 @@ class ExactSupport:
         d_nearest : ndarray of shape (n_queries,), float64
             Euclidean distance to it (``inf`` where ``nearest`` is -1).
         """
-        # numba is imported on first use only: it adds a fifth to the import
-        # time of the package
         from ._similarity import similarity_block
 
         queries32 = as_search_array(queries)
         n_queries = queries32.shape[0]
         predictions = np.ascontiguousarray(predictions, dtype=np.int64)
-        self_positions = np.full(n_queries, -1, dtype=np.int64)
-        if self_indices is not None:
-            self_indices = np.asarray(self_indices, dtype=np.int64)
-            has_self = self_indices >= 0
-            self_positions[has_self] = self.position[self_indices[has_self]]
-        n_labels = max(int(predictions.max(initial=0)),
-                       int(self.sorted_good.max(initial=0))) + 1
-        group_bounds = np.searchsorted(
-            self.sorted_good, np.arange(-1, n_labels + 1), side="left"
-        ).astype(np.int64)
+        skipped = self_positions(self.position, self_indices, n_queries)
+        bounds = group_bounds(self.sorted_good, predictions)
         q = np.zeros(n_queries, dtype=np.int64)
         nearest = np.full(n_queries, -1, dtype=np.int64)
         sq_distances = np.full(n_queries, np.inf)
@@ -324,157 +420,13 @@ class ExactSupport:
             positions = np.empty(size, dtype=np.int64)
             similarity_block(
                 products, self.sq_norms, queries32[start:stop],
-                self.sorted_vectors, self.max_norm, self.order, group_bounds,
-                predictions[start:stop], self_positions[start:stop],
+                self.sorted_vectors, self.max_norm, self.order, bounds,
+                predictions[start:stop], skipped[start:stop],
                 int(max_similarity), q[start:stop], positions,
                 sq_distances[start:stop],
             )
             found = positions >= 0
             nearest[start:stop][found] = self.order[positions[found]]
 
-        self._products(queries32, n_jobs, process)
+        self.scan_products(queries32, process, n_jobs=n_jobs)
         return q, nearest, np.sqrt(sq_distances)
-
-
-# The approximate backends, in the order "auto" prefers them: the module
-# each imports, the package that provides it (the extra of the same name
-# installs it) and the support-set size from which "auto" takes it. Measured
-# (benchmarks/bench_scale.py, 128-d search space of 384-d embedding-like
-# data, one thread): FaissSupport answered as fast as exact search at 10^4
-# points (a pass of as many queries as points, build included, took
-# longer), 2.3 times as fast at 3 x 10^4 and 8.7 times at 10^5 (passes: 2.1
-# and 8.1 times), with q equal to exact for all 2,000 sampled queries up to
-# 3 x 10^5 (99.3% at 10^6); a fit also searches with it after every epoch
-# (see training_factory). pynndescent (the fallback when faiss is missing)
-# was 2.0 times as fast as exact search at 10^5 points and is not taken
-# below 5 x 10^4. Exact search stays exact, so it is kept below the sizes
-# where a backend is clearly cheaper.
-APPROXIMATE_BACKENDS = {
-    "faiss": ("faiss", "faiss-cpu", 30_000),
-    "approximate": ("pynndescent", "pynndescent", 50_000),
-}
-
-
-def resolve_search(search, n_support):
-    """What ``search`` means for a support set of ``n_support`` points.
-
-    Parameters
-    ----------
-    search : {"auto", "exact", "faiss", "approximate", "dask"}
-    n_support : int
-
-    Returns
-    -------
-    resolved : {"exact", "faiss", "approximate", "dask"}
-        "auto" is the first backend of ``APPROXIMATE_BACKENDS`` that is
-        installed and whose size ``n_support`` reaches ("faiss" from 30,000
-        points, "approximate" from 50,000), else "exact".
-
-    Raises
-    ------
-    ImportError
-        For "faiss" without faiss, "approximate" without pynndescent, "dask"
-        without distributed.
-    RuntimeError
-        For "dask" without a running ``distributed`` client.
-    """
-    if search == "dask":
-        if importlib.util.find_spec("distributed") is None:
-            raise ImportError(
-                'search="dask" needs dask.distributed: pip install '
-                '"dask[array,dataframe]" distributed (or, in a clone of '
-                'sdm_sklearn, pip install ".[distributed]")'
-            )
-        from ._distributed import require_client
-
-        require_client()
-        return "dask"
-    installed = {
-        name: importlib.util.find_spec(module) is not None
-        for name, (module, _, _) in APPROXIMATE_BACKENDS.items()
-    }
-    if search in APPROXIMATE_BACKENDS:
-        if not installed[search]:
-            module, package, _ = APPROXIMATE_BACKENDS[search]
-            raise ImportError(
-                f'search="{search}" needs {module}: pip install {package} (or, '
-                f'in a clone of sdm_sklearn, pip install ".[{search}]")'
-            )
-        return search
-    if search == "auto":
-        for name, (_, _, threshold) in APPROXIMATE_BACKENDS.items():
-            if installed[name] and n_support >= threshold:
-                return name
-    return "exact"
-
-
-# FAISS cells probed by the per-epoch searches of training (the fitted model
-# probes FaissSupport.N_PROBE). Measured in the search space of a model fitted
-# on 10^5 rows of 384-d embeddings-like data (5 x 10^4 support points, 224
-# cells, 3,000 test queries in distribution and 3,000 shifted): q equal to
-# exact search for 100.0% of both with 32 cells (as with 56), 99.8% / 99.4%
-# with 24 and 94.1% / 94.0% with 16. Training's q only weigh the support
-# points of the next epoch and score the epochs; the kept epoch is
-# calibrated again with the fitted model's index.
-TRAINING_PROBES = 32
-
-
-def keeps_training_index(resolved):
-    """Whether the fitted model keeps the index that training built.
-
-    True for the exact and dask backends; the approximate ones get an index
-    of their own (see :func:`training_factory`).
-    """
-    return resolved in ("exact", "dask")
-
-
-def training_factory(resolved, seed):
-    """The constructor of the per-epoch searches of training for ``resolved``.
-
-    - "exact", "dask": the fitted model's own (the dask backend is exact and
-      spreads those searches over the cluster);
-    - "faiss": FAISS cells probing ``TRAINING_PROBES`` cells per query,
-      rebuilt after every epoch (a k-means on a small sample, cheap next to
-      the searches it speeds up: ``benchmarks/README.md``, "Fit at scale");
-    - "approximate": exact search, since pynndescent's graph would take far
-      longer to rebuild after every epoch than the epoch's exact searches.
-
-    Parameters
-    ----------
-    resolved : {"exact", "faiss", "approximate", "dask"}
-        Output of :func:`resolve_search`.
-    seed : int
-        Seed of the FAISS cells (the fitted model's index gets the same
-        cells).
-    """
-    if resolved == "approximate":
-        return ExactSupport
-    factory = support_factory(resolved, seed)
-    if resolved == "faiss":
-        return partial(factory, n_probe=TRAINING_PROBES)
-    return factory
-
-
-def support_factory(resolved, seed):
-    """The constructor ``factory(vectors, good_labels)`` of a resolved search.
-
-    Backends other than the exact one live in their own modules, imported
-    only when chosen.
-
-    Parameters
-    ----------
-    resolved : {"exact", "faiss", "approximate", "dask"}
-        Output of :func:`resolve_search`.
-    seed : int
-        Seed of the approximate index.
-    """
-    if resolved == "exact":
-        return ExactSupport
-    if resolved == "dask":
-        from ._distributed import DaskSupport
-
-        return DaskSupport
-    from ._approximate import ApproximateSupport, FaissSupport
-
-    backend = FaissSupport if resolved == "faiss" else ApproximateSupport
-    return partial(backend, random_state=int(seed))
