@@ -24,19 +24,26 @@ ValueError rather than giving a wrong count.
 """
 
 import numbers
-import warnings
 from numbers import Real
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
-from sklearn.pipeline import Pipeline
 from sklearn.utils import assert_all_finite, check_consistent_length
 from sklearn.utils._param_validation import Interval, validate_params
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import column_or_1d
 
 from ._model import admitted_column
-from ._validation import ALPHA
+from ._selective import step_area, uncertainty_of
+from ._validation import (
+    ALPHA,
+    MARGINAL,
+    check_inputs,
+    check_label_values,
+    check_mask,
+    check_predictions,
+    sorted_label_union,
+)
 
 __all__ = [
     "coverage_at_accuracy",
@@ -47,8 +54,6 @@ __all__ = [
     "selective_report",
 ]
 
-_MARGINAL = "marginal"
-
 # Column of the selective report -> format specification used for display.
 _REPORT_FORMATS = {
     "class_accuracy": ".3f",
@@ -58,204 +63,6 @@ _REPORT_FORMATS = {
     "prediction_admitted": "d",
     "prediction_fraction": ".2f",
 }
-
-
-def _check_inputs(y_true, y_pred, *values):
-    """Validate the lengths and shapes of the per-sample arrays of the metrics.
-
-    ``y_pred`` is kept as an object array so that a rejection marker of
-    another type (e.g. ``None`` or ``"reject"`` among integer labels) does not
-    coerce the labels themselves. ``values`` (masks or a confidence score)
-    are only checked for their length: each caller converts them.
-
-    Returns
-    -------
-    y_true, y_pred : ndarray of shape (n_samples,)
-    """
-    check_consistent_length(y_true, y_pred, *values)
-    y_true = column_or_1d(y_true)
-    y_pred = column_or_1d(y_pred, dtype=object)
-    if y_true.shape[0] == 0:
-        raise ValueError(
-            "Found empty input: 0 samples were given, while a minimum of 1 is required."
-        )
-    return y_true, y_pred
-
-
-def _check_predictions(y_true, y_pred, *values):
-    """:func:`_check_inputs` where every input has a prediction.
-
-    Both label arrays must hold defined, finite labels of one kind.
-    """
-    y_true, y_pred = _check_inputs(y_true, y_pred, *values)
-    _check_label_values(y_true, "y_true")
-    _check_label_values(y_pred, "y_pred")
-    _sorted_label_union(y_true=y_true, y_pred=y_pred)  # rejects a mix of kinds
-    return y_true, y_pred
-
-
-def _check_label_values(values, input_name, *, where=""):
-    """Raise if ``values`` holds a missing (NaN, None, pd.NA) or infinite label.
-
-    Such a label is never equal to itself, so it would be counted as an
-    error, or as a class of its own, without a word.
-    """
-    if values.dtype.kind in "biuUS":  # these dtypes cannot hold either
-        return
-    invalid = pd.isna(values) | pd.Series(values).isin([np.inf, -np.inf]).to_numpy()
-    if invalid.any():
-        found = ", ".join(sorted({repr(value) for value in values[invalid].tolist()}))
-        raise ValueError(
-            f"Input {input_name} contains missing or infinite labels ({found})"
-            f"{where}; every label must be a defined, finite value."
-        )
-
-
-def _label_kind(value):
-    """How a label is described in error messages."""
-    if isinstance(value, str):
-        return "strings"
-    if isinstance(value, numbers.Number):
-        return "numbers"
-    return f"{type(value).__name__} objects"
-
-
-def _sorted_label_union(**label_arrays):
-    """Sorted list of the distinct labels of the named ``label_arrays``.
-
-    Labels that cannot be sorted together (e.g. strings and integers) can
-    never be equal either: comparing them would count every pair as an
-    error, so they are refused.
-    """
-    labels = set()
-    for array in label_arrays.values():
-        labels.update(array.tolist())
-    try:
-        return sorted(labels)
-    except TypeError as exc:
-        kinds = "; ".join(
-            f"{name}: {' and '.join(sorted({_label_kind(v) for v in array.tolist()}))}"
-            for name, array in label_arrays.items()
-        )
-        raise ValueError(
-            f"Mix of label input types ({kinds}): labels must all be of one kind "
-            "that can be compared (e.g. all integers or all strings)."
-        ) from exc
-
-
-def _check_admitted(admitted, input_name="admitted"):
-    """A boolean mask from bool values or 0/1 integers; anything else raises.
-
-    This is the one rule for every mask of the package (``admitted``,
-    ``is_ood``, ``correct``): strings such as ``"False"`` or fractions such
-    as 0.5 are refused rather than cast to booleans.
-    """
-    dtype = getattr(admitted, "dtype", None)
-    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "biu":
-        # pandas' nullable booleans and integers, which numpy sees as floats.
-        if np.asarray(pd.isna(admitted)).any():
-            raise ValueError(
-                f"{input_name} contains missing values (pd.NA); it must be a "
-                "boolean mask."
-            )
-        admitted = np.asarray(admitted, dtype=dtype.numpy_dtype)
-    admitted = column_or_1d(admitted)
-    if admitted.dtype.kind == "b":
-        return admitted
-    if admitted.dtype.kind not in "iu":
-        raise ValueError(
-            f"{input_name} must be a boolean mask of bool or 0/1 integer values; "
-            f"got an array of dtype {admitted.dtype}."
-        )
-    unexpected = np.setdiff1d(admitted, [0, 1])
-    if unexpected.size:
-        raise ValueError(
-            f"{input_name} must be a boolean mask of bool or 0/1 integer values; "
-            f"got the integer values {unexpected.tolist()}."
-        )
-    return admitted.astype(bool)
-
-
-def _check_y_against_classes(y, classes, stacklevel=3):
-    """``y`` as an array, checked against the estimator's classes.
-
-    A label of another kind than ``classes`` (e.g. the string ``"1"`` for
-    the class ``1``) can never be predicted, so it raises. A label of the
-    same kind outside ``classes`` (an unseen class, or a typo) warns: every
-    prediction for it counts as wrong, which is what a test set of an
-    unseen class is meant to show. ``stacklevel`` points the warning at
-    the user's call.
-    """
-    y = column_or_1d(y)
-    _check_label_values(y, "y")
-    _sorted_label_union(y=y, classes_=classes)
-    unknown = sorted(set(y.tolist()).difference(classes.tolist()))
-    if unknown:
-        shown = unknown[:5] + (["..."] if len(unknown) > 5 else [])
-        warnings.warn(
-            f"y contains labels that are not among the estimator's classes_ "
-            f"{classes.tolist()}: {shown}; every prediction for them counts "
-            "as wrong.",
-            UserWarning,
-            stacklevel=stacklevel,
-        )
-    return y
-
-
-def _final_sdm(estimator):
-    """The SDM estimator that answers for ``estimator``: itself, or the last
-    step of a :class:`~sklearn.pipeline.Pipeline` ending in one."""
-    if isinstance(estimator, Pipeline) and len(estimator) > 0:
-        final = estimator[-1]
-        if hasattr(final, "predict_uncertainty"):
-            check_is_fitted(estimator)
-            return final
-    return estimator
-
-
-def _sdm_step(estimator, X):
-    """The SDM estimator that answers for ``estimator``, and its input.
-
-    A :class:`~sklearn.pipeline.Pipeline` ending in an SDMClassifier answers
-    through its last step, on ``X`` transformed by the steps before it.
-    """
-    final = _final_sdm(estimator)
-    if final is not estimator and len(estimator) > 1:
-        X = estimator[:-1].transform(X)
-    return final, X
-
-
-def _check_sdm_estimator(estimator, caller):
-    """A fitted estimator that offers ``predict_uncertainty``."""
-    if not hasattr(estimator, "predict_uncertainty"):
-        raise TypeError(
-            f"{caller} needs an SDMClassifier, or a Pipeline ending in one "
-            f"(an estimator with predict_uncertainty); got "
-            f"{type(estimator).__name__}."
-        )
-    check_is_fitted(estimator)
-
-
-def _uncertainty_of(estimator, X, y, caller):
-    """Checked labels, the ``predict_uncertainty`` frame and its estimator.
-
-    For the callers that rate a fitted SDMClassifier (or a Pipeline ending
-    in one) on labelled data (the scorer and the displays); warnings point
-    at the caller's caller.
-
-    Returns
-    -------
-    y : ndarray of shape (n_samples,)
-    frame : pandas.DataFrame
-    sdm : SDMClassifier
-        The estimator whose frame it is (the last step of a Pipeline).
-    """
-    sdm, X = _sdm_step(estimator, X)
-    _check_sdm_estimator(sdm, caller)
-    y = _check_y_against_classes(y, sdm.classes_, stacklevel=4)
-    frame = sdm.predict_uncertainty(X)
-    check_consistent_length(y, frame)
-    return y, frame, sdm
 
 
 def _count_by_label(values, labels):
@@ -307,7 +114,7 @@ def _rejection_columns(reasons, y_true, admitted, labels):
     order = (list(dtype.categories) if isinstance(dtype, pd.CategoricalDtype)
              else None)
     reasons = column_or_1d(np.asarray(reasons, dtype=object))
-    _check_label_values(reasons, "reasons")
+    check_label_values(reasons, "reasons")
     if not all(isinstance(reason, str) for reason in reasons.tolist()):
         raise ValueError(
             "reasons must hold strings (e.g. the 'reason' column of "
@@ -414,29 +221,29 @@ def selective_report(y_true, y_pred, admitted, *, labels=None, reasons=None):
     >>> report["prediction_admitted"].tolist()
     [1, 2, 3]
     """
-    y_true, y_pred = _check_inputs(y_true, y_pred, admitted)
-    admitted = _check_admitted(admitted)
-    _check_label_values(y_true, "y_true")
+    y_true, y_pred = check_inputs(y_true, y_pred, admitted)
+    admitted = check_mask(admitted, "admitted")
+    check_label_values(y_true, "y_true")
     pred_admitted = y_pred[admitted]
-    _check_label_values(
+    check_label_values(
         pred_admitted, "y_pred",
         where=" at admitted positions (rejected ones may hold any marker)",
     )
     # Computed even when labels are given, to reject a mix of label kinds.
-    data_labels = _sorted_label_union(y_true=y_true, y_pred=pred_admitted)
+    data_labels = sorted_label_union(y_true=y_true, y_pred=pred_admitted)
     if labels is None:
         labels = data_labels
     else:
         labels = column_or_1d(labels, dtype=object)
-        _check_label_values(labels, "labels")
+        check_label_values(labels, "labels")
         # A row label of another kind than the data would stay empty.
-        _sorted_label_union(y_true=y_true, y_pred=pred_admitted, labels=labels)
+        sorted_label_union(y_true=y_true, y_pred=pred_admitted, labels=labels)
         labels = labels.tolist()
         if len(set(labels)) != len(labels):
             raise ValueError(f"labels must not contain duplicates; got {labels}.")
-    if _MARGINAL in labels:
+    if MARGINAL in labels:
         raise ValueError(
-            f"The label {_MARGINAL!r} is reserved for the last row of the "
+            f"The label {MARGINAL!r} is reserved for the last row of the "
             "report and cannot be used as a class label."
         )
 
@@ -447,7 +254,7 @@ def selective_report(y_true, y_pred, admitted, *, labels=None, reasons=None):
     n_correct, n_true, class_admitted, prediction_admitted = _selective_counts(
         y_true, y_pred, admitted, labels
     )
-    index = pd.Index([*labels, _MARGINAL], dtype=object, name="label")
+    index = pd.Index([*labels, MARGINAL], dtype=object, name="label")
     return pd.DataFrame(
         {
             "class_accuracy": _ratio(n_correct, class_admitted),
@@ -540,7 +347,7 @@ def format_selective_report(report, *, title=None):
     lines.append(render(header))
     lines.extend(render(row) for row in zip(*columns, strict=True))
     counts = [
-        f"{report.loc[_MARGINAL, name]} {name.removeprefix('rejected_')}"
+        f"{report.loc[MARGINAL, name]} {name.removeprefix('rejected_')}"
         for name in report.columns if name.startswith("rejected_")
     ]
     if counts:
@@ -565,7 +372,7 @@ def _risk_coverage_counts(y_true, y_pred, confidence):
     n_samples : int
         Total number of points.
     """
-    y_true, y_pred = _check_predictions(y_true, y_pred, confidence)
+    y_true, y_pred = check_predictions(y_true, y_pred, confidence)
     confidence = column_or_1d(confidence, dtype=np.float64)
     assert_all_finite(confidence, input_name="confidence")
     order = np.argsort(confidence)[::-1]
@@ -684,12 +491,7 @@ def risk_coverage_auc(y_true, y_pred, confidence):
     0.2292
     """
     curve = risk_coverage_curve(y_true, y_pred, confidence)
-    return _step_area(curve["coverage"].to_numpy(), curve["risk"].to_numpy())
-
-
-def _step_area(coverage, risk):
-    """Area under the steps of a risk-coverage curve, from coverage 0."""
-    return float(np.dot(risk, np.diff(coverage, prepend=0.0)))
+    return step_area(curve["coverage"].to_numpy(), curve["risk"].to_numpy())
 
 
 def coverage_at_accuracy(y_true, y_pred, confidence, target):
@@ -787,12 +589,13 @@ class _SelectiveScorer:
         -------
         score : float
         """
-        y_true, frame, estimator = _uncertainty_of(estimator, X, y_true,
+        y_true, frame, estimator = uncertainty_of(estimator, X, y_true,
                                                    "The selective scorer")
-        admitted = _check_admitted(frame[admitted_column(estimator.conservative)])
+        column = admitted_column(estimator.conservative)
+        admitted = check_mask(frame[column], column)
         alpha = estimator.alpha if self.alpha is None else self.alpha
         # A true label outside classes_ (it warned) is a group of its own.
-        labels = _sorted_label_union(y=y_true, classes_=estimator.classes_)
+        labels = sorted_label_union(y=y_true, classes_=estimator.classes_)
         return _selective_score(
             y_true, frame["prediction"].to_numpy(), admitted, labels, alpha,
             self.confidence_level,

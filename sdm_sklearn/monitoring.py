@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .metrics import _check_sdm_estimator, _final_sdm, _sdm_step
+from ._selective import check_sdm_estimator, final_sdm, sdm_and_inputs
 
 # Nonconformity scores (larger: stranger), one test martingale each.
 SCORES = {
@@ -142,8 +142,8 @@ class DriftMonitor:
                  random_state=None):
         import pandas as pd
 
-        final = _final_sdm(estimator)
-        _check_sdm_estimator(final, "DriftMonitor")
+        final = final_sdm(estimator)
+        check_sdm_estimator(final, "DriftMonitor")
         self.estimator = estimator
         self.alarm_level = alarm_level
         self.jump = jump
@@ -177,7 +177,7 @@ class DriftMonitor:
 
     def _check_unchanged(self):
         """Raise when the estimator is not the one the reference came from."""
-        if _fingerprint(_final_sdm(self.estimator)) != self._fingerprint:
+        if _fingerprint(final_sdm(self.estimator)) != self._fingerprint:
             raise ValueError(
                 "The estimator has changed since this DriftMonitor was "
                 "created (fit, recalibrate or add_support): its calibration "
@@ -201,7 +201,7 @@ class DriftMonitor:
             the batch's p-values and martingale values appended, and
             ``alarm_`` set if either martingale reached the threshold.
         """
-        final, inputs = _sdm_step(self.estimator, X)
+        final, inputs = sdm_and_inputs(self.estimator, X)
         # nothing changes before the estimator has accepted the batch
         return self.update_uncertainty(final.predict_uncertainty(inputs))
 

@@ -24,15 +24,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._model import admitted_column
-from .metrics import (
-    _check_admitted,
-    _check_predictions,
-    _check_y_against_classes,
-    _step_area,
-    _uncertainty_of,
-    risk_coverage_curve,
-    selective_report,
-)
+from ._selective import step_area, uncertainty_of
+from ._validation import check_mask, check_predictions, check_y_against_classes
+from .metrics import risk_coverage_curve, selective_report
 
 __all__ = ["DriftDisplay", "RegionAccuracyDisplay", "RiskCoverageDisplay",
            "SDMDistributionDisplay"]
@@ -241,7 +235,7 @@ class RiskCoverageDisplay:
             # NaN when nothing is admitted.
             admitted_risk = 1.0 - float(marginal["class_accuracy"])
         display = cls(
-            coverage, risk, aurc=_step_area(coverage, risk),
+            coverage, risk, aurc=step_area(coverage, risk),
             admitted_coverage=admitted_coverage, admitted_risk=admitted_risk,
             estimator_name=name,
         )
@@ -294,7 +288,7 @@ class RiskCoverageDisplay:
                 f"response must be one of {list(_RESPONSES)}; got {response!r}."
             )
         check_is_fitted(estimator)
-        y = _check_y_against_classes(y, estimator.classes_)
+        y = check_y_against_classes(y, estimator.classes_)
         name = type(estimator).__name__ if name is None else name
         is_sdm = hasattr(estimator, "predict_uncertainty")
         if response.startswith("sdm_") and not is_sdm:
@@ -464,9 +458,9 @@ class RegionAccuracyDisplay:
         -------
         display : RegionAccuracyDisplay
         """
-        y_true, y_pred = _check_predictions(y_true, y_pred, admitted, is_ood)
-        admitted = _check_admitted(admitted)
-        is_ood = _check_admitted(is_ood, "is_ood")
+        y_true, y_pred = check_predictions(y_true, y_pred, admitted, is_ood)
+        admitted = check_mask(admitted, "admitted")
+        is_ood = check_mask(is_ood, "is_ood")
         correct = y_true == y_pred
         masks = (admitted & ~is_ood, ~admitted & ~is_ood, is_ood)
         counts = np.array([int(mask.sum()) for mask in masks])
@@ -507,8 +501,8 @@ class RegionAccuracyDisplay:
         -------
         display : RegionAccuracyDisplay
         """
-        y, frame, estimator = _uncertainty_of(estimator, X, y,
-                                              "RegionAccuracyDisplay")
+        y, frame, estimator = uncertainty_of(estimator, X, y,
+                                             "RegionAccuracyDisplay")
         column = admitted_column(
             estimator.conservative if conservative is None else conservative
         )
@@ -596,7 +590,7 @@ class SDMDistributionDisplay:
         self.axes_, self.figure_ = _several_axes(
             ax, "SDMDistributionDisplay.plot", 2, (1, 2), (10, 4))
         name = self.estimator_name if name is None else name
-        correct = _check_admitted(self.correct, "correct")
+        correct = check_mask(self.correct, "correct")
         panels = {
             "rescaled_similarity": ("q' (rescaled similarity)",
                                     np.asarray(self.rescaled_similarity, float)),
@@ -657,8 +651,8 @@ class SDMDistributionDisplay:
         -------
         display : SDMDistributionDisplay
         """
-        y, frame, estimator = _uncertainty_of(estimator, X, y,
-                                              "SDMDistributionDisplay")
+        y, frame, estimator = uncertainty_of(estimator, X, y,
+                                             "SDMDistributionDisplay")
         display = cls(
             frame["rescaled_similarity"].to_numpy(), frame["d"].to_numpy(),
             frame["prediction"].to_numpy() == y,

@@ -56,15 +56,10 @@ import numbers
 import numpy as np
 from sklearn.utils import _safe_indexing, check_random_state
 
+from ._selective import check_sdm_estimator, final_sdm, sdm_and_inputs
+from ._validation import check_y_against_classes
 from ._version import __version__
-from .metrics import (
-    _check_sdm_estimator,
-    _check_y_against_classes,
-    _final_sdm,
-    _sdm_step,
-    risk_coverage_curve,
-    selective_report,
-)
+from .metrics import risk_coverage_curve, selective_report
 
 SCHEMA = "sdm_sklearn.report/1"
 MAX_CURVE_POINTS = 200
@@ -138,16 +133,16 @@ def build_report(estimator, X, y=None, *, title=None, n_examples=3,
     """
     from .monitoring import DriftMonitor
 
-    sdm = _final_sdm(estimator)
-    _check_sdm_estimator(sdm, "build_report")
-    sdm_step, inputs = _sdm_step(estimator, X)
+    sdm = final_sdm(estimator)
+    check_sdm_estimator(sdm, "build_report")
+    sdm_step, inputs = sdm_and_inputs(estimator, X)
     frame = sdm_step.predict_uncertainty(inputs)
     column = "admitted_lower" if sdm.conservative else "admitted"
     admitted = frame[column].to_numpy()
     prediction = frame["prediction"].to_numpy()
     labelled = y is not None
     if labelled:
-        y = _check_y_against_classes(y, sdm.classes_, stacklevel=3)
+        y = check_y_against_classes(y, sdm.classes_, stacklevel=3)
         if len(y) != len(frame):
             raise ValueError(
                 f"y has {len(y)} labels for {len(frame)} inputs."
