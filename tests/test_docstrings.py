@@ -67,7 +67,11 @@ def _public_names():
         module = importlib.import_module(module_name)
         exported = getattr(module, "__all__", None)
         if exported is None:
-            exported = [name for name in vars(module) if not name.startswith("_")]
+            # without __all__: the public names the module defines itself,
+            # not those it imports (helpers of the private modules included)
+            exported = [name for name, obj in vars(module).items()
+                        if not name.startswith("_")
+                        and getattr(obj, "__module__", None) == module_name]
         for name in exported:
             obj = getattr(module, name)
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
