@@ -28,13 +28,26 @@ def _float64_chunks(features):
                               dtype=np.float64)
 
 
+def _reusable_chunks(features):
+    """The chunks of :func:`_float64_chunks`, to be read several times.
+
+    A list (converted once) when the features fit in one chunk; otherwise a
+    callable giving a fresh generator, so that memory stays bounded.
+    """
+    if len(features) <= STANDARDIZE_ROWS:
+        chunks = list(_float64_chunks(features))
+        return lambda: chunks
+    return lambda: _float64_chunks(features)
+
+
 def fit_standardizer(features, mode):
     """Location and scale from training features.
 
     Statistics are computed on values divided by their largest magnitude,
     so that features near the float64 limits (1e300 or 1e-300) neither
-    overflow nor vanish, in two passes over chunks of rows (memory beyond
-    the input does not grow with its rows).
+    overflow nor vanish, in three passes over chunks of rows (memory beyond
+    the input does not grow with its rows; features of one chunk are
+    gathered and converted once).
 
     Parameters
     ----------
@@ -52,8 +65,9 @@ def fit_standardizer(features, mode):
     """
     n_samples, n_features = features.shape
     pooled = mode == "global"
+    chunks = _reusable_chunks(features)
     magnitude = np.zeros(n_features)
-    for _, chunk in _float64_chunks(features):
+    for _, chunk in chunks():
         np.maximum(magnitude, np.abs(chunk).max(axis=0), out=magnitude)
     if pooled:
         magnitude[:] = magnitude.max()
@@ -64,11 +78,11 @@ def fit_standardizer(features, mode):
         return np.full(n_features, per_feature.sum()) if pooled else per_feature
 
     total = np.zeros(n_features)
-    for _, chunk in _float64_chunks(features):
+    for _, chunk in chunks():
         total += (chunk / magnitude).sum(axis=0)
     location = pool(total) / count
     squares = np.zeros(n_features)
-    for _, chunk in _float64_chunks(features):
+    for _, chunk in chunks():
         squares += np.square(chunk / magnitude - location).sum(axis=0)
     spread = np.sqrt(pool(squares) / count)
     scale = np.where(spread > 16 * np.finfo(np.float64).eps, spread * magnitude, 1.0)
