@@ -26,6 +26,43 @@ def is_dask_collection(X):
     return dask is not None and dask.is_dask_collection(X)
 
 
+def computed(*values):
+    """``values``, with the dask collections among them computed together.
+
+    ``fit`` takes dask arrays, DataFrames and Series (``X``, ``y``,
+    ``sample_weight``, ``ids``) by computing them here, in one call so that
+    they share the graph's work, on the running client's cluster if there
+    is one (dask's default scheduler otherwise): the values are then held
+    in this process, and the fit is the in-memory fit on the same rows (a
+    DataFrame keeps its index, the default ``ids``). Other values are
+    returned as they are.
+
+    Parameters
+    ----------
+    *values : object
+
+    Returns
+    -------
+    values : tuple
+    """
+    lazy = [k for k, value in enumerate(values) if is_dask_collection(value)]
+    if not lazy:
+        return values
+    import warnings
+
+    import dask
+
+    with warnings.catch_warnings():
+        # a dask DataFrame with a dask array y: dask says that the two kinds
+        # of graph are merged into one (which is all that is wanted here)
+        warnings.filterwarnings("ignore", message="Computing mixed collections")
+        results = dask.compute(*(values[k] for k in lazy))
+    values = list(values)
+    for k, result in zip(lazy, results, strict=True):
+        values[k] = result
+    return tuple(values)
+
+
 def dask_collections(method):
     """Decorator: a prediction method that also maps over dask collections.
 

@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
 from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import REASONS, minimum_region_count, zero_error_count
-from ._dask_collections import dask_collections
+from ._dask_collections import computed, dask_collections
 from ._features import (
     fitted_estimator,
     is_frozen,
@@ -533,6 +533,12 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), or producer input
             Training inputs: the features, or whatever ``estimator`` takes.
+            A dask array, DataFrame or Series (here or in ``y``,
+            ``sample_weight``, ``ids``) is computed into this process first
+            (on the running client's cluster, if any) and the fit is the
+            in-memory fit on the same rows: the data must fit in the
+            client's memory (``search="dask"`` then shards the support set
+            over the cluster).
         y : array-like of shape (n_samples,)
             Class labels (integers, booleans or strings).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -571,6 +577,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, ids, sample_weight):
         self._alpha_levels()  # validates alpha_levels before any work
+        X, y, ids, sample_weight = computed(X, y, ids, sample_weight)
         ids = default_ids(X) if ids is None else as_ids(ids, _num_samples(X))
         if self.estimator is None:
             X, y = validate_data(

@@ -116,6 +116,45 @@ def frame_model(blobs):
     return _fit(pd.DataFrame(X, columns=COLUMNS), y)
 
 
+def _dask_training_inputs(X, y, y_kind):
+    """X as a dask DataFrame (an index of its own), y as a dask Series or array."""
+    frame = pd.DataFrame(X, columns=COLUMNS, index=np.arange(len(X)) * 2 + 5)
+    labels = pd.Series(y, index=frame.index)
+    lazy_y = (dd.from_pandas(labels, npartitions=3) if y_kind == "series"
+              else da.from_array(y, chunks=100))
+    return frame, labels, dd.from_pandas(frame, npartitions=3), lazy_y
+
+
+def _assert_same_fit(got, expected, X_test):
+    assert_same(got.predict_uncertainty(X_test),
+                expected.predict_uncertainty(X_test))
+    assert_array_equal(got.calibration_loss_, expected.calibration_loss_)
+    assert_array_equal(got.support_exemplars_, expected.support_exemplars_)
+    assert_array_equal(got.support_ids_, expected.support_ids_)
+    assert list(got.feature_names_in_) == list(expected.feature_names_in_)
+
+
+@pytest.mark.parametrize("y_kind", ["series", "array"])
+def test_fit_from_dask_collections_equals_the_in_memory_fit(blobs, y_kind):
+    X, y, X_test = blobs
+    frame, labels, lazy_X, lazy_y = _dask_training_inputs(X, y, y_kind)
+    expected = _fit(frame, labels)
+    got = _fit(lazy_X, lazy_y)
+    _assert_same_fit(got, expected, pd.DataFrame(X_test, columns=COLUMNS))
+    # a dask array X, dask weights and ids too
+    weights = np.linspace(0.5, 2.0, len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = SDMClassifier(**FAST).fit(X, y, sample_weight=weights)
+        got = SDMClassifier(**FAST).fit(
+            da.from_array(X, chunks=(100, 5)), da.from_array(y, chunks=90),
+            sample_weight=da.from_array(weights, chunks=200),
+            ids=da.from_array(np.arange(len(y)), chunks=150),
+        )
+    assert_same(got.predict_uncertainty(X_test),
+                expected.predict_uncertainty(X_test))
+
+
 @pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("kind", ["array", "frame"])
 def test_dask_inputs_give_lazy_outputs_equal_bit_for_bit(exact, frame_model,
@@ -384,6 +423,15 @@ def test_fit_with_dask_search_equals_exact_search(sharded_model, exact, blobs):
     expected = _every_output(exact, X_test)
     for name, values in _every_output(sharded_model, X_test).items():
         assert_same(values, expected[name])
+
+
+def test_fit_from_a_dask_frame_with_dask_search(client, blobs):
+    X, y, X_test = blobs
+    frame, labels, lazy_X, lazy_y = _dask_training_inputs(X, y, "series")
+    expected = _fit(frame, labels, search="exact")
+    got = _fit(lazy_X, lazy_y, search="dask")
+    assert type(got._model.index.support) is DaskSupport
+    _assert_same_fit(got, expected, pd.DataFrame(X_test, columns=COLUMNS))
 
 
 def test_add_support_with_dask_search(sharded_model, exact, blobs):
