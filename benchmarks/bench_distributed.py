@@ -10,13 +10,17 @@ for the same queries, interleaved in every repeat:
   support set in one shard per worker.
 
 Reported: the scaling ratio (1 worker over 2 workers), the overhead of the
-cluster at equal cores (dask over exact), the cost of a one-query call, and
-the bytes that travel per query and per shard (counted from the arrays each
-shard task receives and returns). Every answer is checked to equal the
-in-process one bit for bit.
+cluster at equal cores (dask over exact), the cost of a one-query call, the
+bytes that travel per query and per shard (counted from the arrays each
+shard task receives and returns), the tasks per search and the entries of
+the good runs a shard sends (the one-pass reduction of
+``sdm_sklearn._dask_support``), and the load average at the start and the
+end. Every answer is checked to equal the in-process one bit for bit.
 
 Run ``nice -n 10 python benchmarks/bench_distributed.py [--quick | --full]``
-(the machine is shared; ratios are medians of per-repeat ratios).
+(the machine is shared; ratios are medians of per-repeat ratios);
+``--n-support`` and ``--n-queries`` override the mode's sizes (issue 21's
+measurement: ``--n-support 1000000 --n-queries 4096``).
 """
 
 import os
@@ -59,28 +63,35 @@ class CountingSupport(DaskSupport):
 
 
 def traffic_per_query_shard(support, queries, predictions):
-    """Bytes per query and per shard of one search, and the re-count share.
+    """Bytes per query and shard of one search, its shard tasks, run entries.
 
     Inbound: the queries, their predictions and self indices (every shard
-    reads them once) and the second pass's rows and radii; outbound: every
-    array a shard returns.
+    reads them once); outbound: every array a shard returns.
+
+    Returns
+    -------
+    per_query : float
+        Bytes per (query, shard) pair.
+    tasks : int
+        Shard tasks of the search.
+    run_entries : float
+        Good-run entries a shard sends, per (query, shard) pair.
     """
     counting = CountingSupport._from_state(support._state)
     counting.calls = []
     counting.search(queries, predictions, MAX_SIMILARITY)
     n_shards = len(counting.shards)
     sent = n_shards * (queries.nbytes + 2 * 8 * len(queries))
-    recounted = 0
+    entries = 0
     client = counting.shards[0].client
     results = client.gather([future for _, _, future in counting.calls])
-    for (method, args, _), result in zip(counting.calls, results, strict=True):
+    for (_, args, _), result in zip(counting.calls, results, strict=True):
         sent += sum(arg.nbytes for arg in args if isinstance(arg, np.ndarray))
         returned = result if isinstance(result, tuple) else (result,)
         sent += sum(array.nbytes for array in returned)
-        if method == "second_pass":
-            recounted += len(args[1])  # (payload, rows, radii, block rows)
-    per_query = sent / (len(queries) * n_shards)
-    return per_query, recounted / (len(queries) * n_shards)
+        entries += len(returned[-1])  # (scores, indices, lengths, runs)
+    pairs = len(queries) * n_shards
+    return sent / pairs, len(counting.calls), entries / pairs
 
 
 def main():
@@ -90,11 +101,17 @@ def main():
         default="100k support points of 128-d, 4096 queries, 5 repeats",
         full="300k support points, 8192 queries, 7 repeats",
     )
+    parser.add_argument("--n-support", type=int, default=None,
+                        help="support points (default: the mode's)")
+    parser.add_argument("--n-queries", type=int, default=None,
+                        help="queries (default: the mode's)")
     args = parser.parse_args()
     mode = MODES[args.mode]
     repeats = args.repeats or mode["repeats"]
-    n_support, n_queries = mode["n_support"], mode["n_queries"]
+    n_support = args.n_support or mode["n_support"]
+    n_queries = args.n_queries or mode["n_queries"]
     print_header("search=\"dask\" against in-process exact search")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
 
     from distributed import Client, LocalCluster
 
@@ -168,7 +185,7 @@ def main():
     ))
     print()
     with clusters[1][1].as_current():
-        per_query, recount_share = traffic_per_query_shard(
+        per_query, tasks, run_entries = traffic_per_query_shard(
             sharded[2], queries, query_predictions)
     print(markdown_table(
         ["ratio", "median"],
@@ -191,8 +208,10 @@ def main():
     ))
     print()
     print(f"bytes per query per shard (2 shards): {per_query:.0f} "
-          f"(queries of {4 * DIMS} B); share of (query, shard) pairs "
-          f"counted again in the second pass: {recount_share:.3f}")
+          f"(queries of {4 * DIMS} B); shard tasks per search: {tasks} "
+          f"(one round); good-run entries sent per (query, shard): "
+          f"{run_entries:.1f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     for cluster, client in clusters:
         client.close()
         cluster.close()

@@ -10,18 +10,33 @@ backend is used; dask collections in and out of the prediction methods are
 
 The exact reduction over shards follows the q rule. With ``r`` the distance
 to the nearest support point that is not good for a query, q counts the good
-points strictly closer than ``r``, so:
+points strictly closer than ``r``; it takes one round of tasks, one task per
+shard:
 
-1. every shard reports, per query, its nearest point that is not good and
-   its nearest good point (canonical squared distance and original index,
-   ties by the smallest index, as in the exact kernel), and its count of
-   good points closer than its own nearest bad one;
-2. the client takes ``r`` as the minimum over shards; a shard whose own
-   nearest bad point is at ``r`` already counted its good points below
-   ``r``, a shard with no good point below ``r`` counts none, and only the
-   remaining shards count again for their queries (second pass);
-3. q is the sum of the counts, capped; the nearest point is the nearest
-   good one if it is strictly closer than ``r``, else the nearest bad one.
+1. every shard reports, per query, its nearest point that is not good
+   (``b_k``) and its nearest good point (canonical squared distance and
+   original index, ties by the smallest index, as in the exact kernel),
+   and its *run*: the canonical squared distances of its good points closer
+   than ``b_k``, the smallest ``max_similarity`` of them, ascending
+   (:func:`sdm_sklearn._shard_kernels.good_runs`);
+2. the client takes ``r = min_k b_k`` and counts, over all runs, the
+   distances strictly below ``r``; q is that count, capped; the nearest
+   point is the nearest good one if it is strictly closer than ``r``, else
+   the nearest bad one.
+
+The count is exact without asking any shard again. ``r <= b_k``, so the good
+points of shard ``k`` below ``r`` are among those of its full run. When the
+run was not cut by the cap, the shard sent all of them. When it was cut, the
+shard sent its ``max_similarity`` smallest: if all of those lie below ``r``,
+q reaches the cap whatever the rest; if one does not, no point left out
+(none closer than it) lies below ``r`` either. Ties follow the exact rules:
+a good point at exactly ``r`` is not counted, so a point that is not good,
+in any shard, at the distance of good points ends the run. A shard sends
+8 bytes per good point of its runs (at most ``max_similarity`` per query),
+and computes a canonical distance for each of them (an exact search does so
+only for the scores within the rounding band): ``O(q * n_dims)`` per query
+and shard, small next to the ``O(n_points * n_dims)`` products unless q is
+a sizeable share of the shard.
 
 The answers equal those of exact search bit for bit although a shard's
 float32 products round otherwise than the whole set's (a column's bits
@@ -44,7 +59,8 @@ from ._exact import (
     group_bounds,
     self_positions,
 )
-from ._similarity import count_block, shard_minima
+from ._shard_kernels import good_runs
+from ._similarity import shard_minima
 
 # Fewest points per shard: a smaller shard costs a task for little work.
 MIN_SHARD_POINTS = 64
@@ -113,8 +129,17 @@ class _Shard:
             self.support.scan_products(queries32, skip_self,
                                        block_rows=block_rows)
 
-    def first_pass(self, payload, block_rows):
-        """Nearest bad and good points of every query, and the good below.
+    def search_part(self, payload, max_similarity, block_rows):
+        """The shard's part of a search: minima and runs of every query.
+
+        Parameters
+        ----------
+        payload : tuple
+            The queries (float32), their predictions and self indices.
+        max_similarity : int
+            Cap on q: the longest run sent for a query.
+        block_rows : int
+            Query rows per block of products.
 
         Returns
         -------
@@ -124,10 +149,12 @@ class _Shard:
             (``inf`` if none).
         indices : ndarray of shape (n_queries, 2), int64
             Their original indices (-1 if none).
-        distances : ndarray of shape (n_queries, 2)
-            Their Euclidean distances (``inf`` if none).
-        counts : ndarray of shape (n_queries,), int64
-            Good points closer than the nearest bad point.
+        lengths : ndarray of shape (n_queries,), int64
+            Entries of every query's run in ``runs``: its good points closer
+            than its nearest bad point, at most ``max_similarity``.
+        runs : ndarray of shape (lengths.sum(),)
+            The runs, query after query, each the smallest canonical squared
+            distances of the run, ascending.
         """
         queries32, predictions, self_indices = payload
         support = self.support
@@ -136,6 +163,8 @@ class _Shard:
         scores = np.empty((n_queries, 2))
         columns = np.empty((n_queries, 2), dtype=np.int64)
         counts = np.empty(n_queries, dtype=np.int64)
+        lengths = np.empty(n_queries, dtype=np.int64)
+        runs = {}
 
         def process(start, size, products):
             rows = slice(start, start + size)
@@ -143,28 +172,21 @@ class _Shard:
                          support.sorted_vectors, support.max_norm,
                          self.original, bounds, predictions[rows],
                          scores[rows], columns[rows], counts[rows])
+            lengths[rows] = np.minimum(counts[rows], max_similarity)
+            offsets = np.concatenate([[0], np.cumsum(lengths[rows])])
+            out = np.empty(offsets[-1])
+            good_runs(products, support.sq_norms, queries32[rows],
+                      support.sorted_vectors, support.max_norm, bounds,
+                      predictions[rows], scores[rows, 0], counts[rows],
+                      offsets, out)
+            runs[start] = out
 
         self._scan(queries32, self_indices, block_rows, process)
         found = columns >= 0
         indices = np.where(found, self.original[np.maximum(columns, 0)], -1)
-        return scores, indices, np.sqrt(scores), counts
-
-    def second_pass(self, payload, rows, radii, block_rows):
-        """Good points with a score below ``radii`` for the queries ``rows``."""
-        queries32, predictions, self_indices = payload
-        queries32, predictions = queries32[rows], predictions[rows]
-        support = self.support
-        bounds = group_bounds(support.sorted_good, predictions)
-        counts = np.empty(len(rows), dtype=np.int64)
-
-        def process(start, size, products):
-            part = slice(start, start + size)
-            count_block(products, support.sq_norms, queries32[part],
-                        support.sorted_vectors, support.max_norm, bounds,
-                        predictions[part], radii[part], counts[part])
-
-        self._scan(queries32, self_indices[rows], block_rows, process)
-        return counts
+        runs = [runs[start] for start in sorted(runs)]
+        return (scores, indices, lengths,
+                np.concatenate(runs) if runs else np.empty(0))
 
     def nearest(self, queries, n_neighbors, block_rows):
         """The shard's nearest points: original indices and distances."""
@@ -437,7 +459,8 @@ class DaskSupport:
                n_jobs=1):
         """q, nearest support point and its distance; see ``ExactSupport.search``.
 
-        Computed by the reduction over shards of the module docstring.
+        Computed by the reduction over shards of the module docstring, in
+        one round of tasks (one per shard).
         """
         queries32 = as_search_array(queries)
         n_queries = len(queries32)
@@ -449,38 +472,29 @@ class DaskSupport:
             with _large_payloads():
                 payload = client.submit(_payload, queries32, predictions,
                                         self_indices, pure=False)
-            parts = client.gather(self._on_shards(client, "first_pass", payload,
-                                                  self.block_rows))
-            scores, indices, distances, counts = (
-                np.stack(values) for values in zip(*parts, strict=True)
-            )
-            # the nearest bad and good points over shards: smallest score,
-            # then smallest index (shard, query, side)
-            rows = np.arange(n_queries)
-            best = np.lexsort((indices, scores), axis=0)[0]
-            score, index, distance = (
-                values[best, rows[:, None], [0, 1]]
-                for values in (scores, indices, distances)
-            )
-            radius = score[:, 0]
-            # a shard whose nearest bad point is at the radius has counted;
-            # one without a good point below it counts none
-            below = scores[:, :, 1] < radius
-            counts = np.where(below, counts, 0)
-            again = below & (scores[:, :, 0] > radius)
-            recount = [k for k in range(len(self.shards)) if again[k].any()]
-            futures = [
-                self._on_shard(client, k, "second_pass", payload,
-                               np.flatnonzero(again[k]), radius[again[k]],
-                               self.block_rows)
-                for k in recount
-            ]
-            for k, values in zip(recount, client.gather(futures), strict=True):
-                counts[k, again[k]] = values
-        q = np.minimum(counts.sum(axis=0), int(max_similarity))
+            parts = client.gather(self._on_shards(
+                client, "search_part", payload, int(max_similarity),
+                self.block_rows,
+            ))
+        scores, indices, lengths, runs = zip(*parts, strict=True)
+        scores, indices = np.stack(scores), np.stack(indices)
+        # the nearest bad and good points over shards: smallest score,
+        # then smallest index (shard, query, side)
+        rows = np.arange(n_queries)
+        best = np.lexsort((indices, scores), axis=0)[0]
+        score, index = (values[best, rows[:, None], [0, 1]]
+                        for values in (scores, indices))
+        radius = score[:, 0]
+        # q: the good points of every run strictly closer than the radius
+        counts = np.zeros(n_queries, dtype=np.int64)
+        for shard_lengths, run in zip(lengths, runs, strict=True):
+            owners = np.repeat(rows, shard_lengths)
+            counts += np.bincount(owners[run < radius[owners]],
+                                  minlength=n_queries)
+        q = np.minimum(counts, int(max_similarity))
         good_wins = score[:, 1] < radius
         nearest = np.where(good_wins, index[:, 1], index[:, 0])
-        d_nearest = np.where(good_wins, distance[:, 1], distance[:, 0])
+        d_nearest = np.sqrt(np.where(good_wins, score[:, 1], score[:, 0]))
         return q, nearest, d_nearest
 
 

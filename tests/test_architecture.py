@@ -24,14 +24,17 @@ import sdm_sklearn
 
 PACKAGE = "sdm_sklearn"
 ROOT = Path(sdm_sklearn.__file__).parent
-KERNEL_MODULES = {"_adam", "_conformal", "_faiss_kernels", "_similarity"}
+KERNEL_MODULES = {"_adam", "_conformal", "_faiss_kernels", "_shard_kernels",
+                  "_similarity"}
 BACKENDS = {"_faiss", "_nndescent", "_dask_support"}
 # what a backend may import: the exact backend and its shared rules, the
 # kernels, row blocks and the BLAS thread policy
-BACKEND_IMPORTS = {"_exact", "_blocks", "_blas", "_similarity", "_faiss_kernels"}
+BACKEND_IMPORTS = {"_exact", "_blocks", "_blas", "_similarity", "_faiss_kernels",
+                   "_shard_kernels"}
 # the backends and kernels, and the heavy or optional libraries
+KERNELS_OF_BACKENDS = {"_faiss_kernels", "_shard_kernels", "_similarity"}
 NOT_LOADED = [
-    f"{PACKAGE}.{name}" for name in sorted(BACKENDS | {"_faiss_kernels", "_similarity"})
+    f"{PACKAGE}.{name}" for name in sorted(BACKENDS | KERNELS_OF_BACKENDS)
 ] + ["numba", "dask", "distributed", "faiss", "pynndescent"]
 
 

@@ -356,6 +356,52 @@ def test_sharded_search_equals_exact_search_bit_for_bit(client, n_dims,
     assert_array_equal(sharded.good_labels, good)
 
 
+def test_sharded_search_is_one_round_of_tasks(client, monkeypatch):
+    vectors, good = _random_support(700, 8, seed=5)
+    queries, predictions = _queries(vectors, 300, seed=5)
+    sharded = DaskSupport(vectors, good)
+    calls = []
+    on_shard = DaskSupport._on_shard
+
+    def counting(self, client, k, method, *args):
+        calls.append((k, method))
+        return on_shard(self, client, k, method, *args)
+
+    monkeypatch.setattr(DaskSupport, "_on_shard", counting)
+    exact_support = ExactSupport(vectors, good)
+    for cap in (1, 3, 10**6):
+        calls.clear()
+        assert_same_answers(sharded, exact_support, queries, predictions, cap)
+        # one task per shard, and the client asks no shard again
+        assert calls == [(0, "search_part"), (1, "search_part")]
+
+
+def test_runs_cut_by_the_cap_count_exactly_across_shards(client):
+    # a query at the origin, predicted 0; shard 0 (points 0..63) holds good
+    # points at 1, 2, ..., 10 and its nearest bad point at 11; shard 1
+    # (points 64..127) holds good points at 1 and 2 and a bad point at 5,
+    # tied exactly with shard 0's good point at 5: q = 4 + 2 below the cap
+    vectors = np.full((128, 2), 1000.0, dtype=np.float32)
+    vectors[:, 1] += np.arange(128)
+    good = np.full(128, 1)
+    vectors[:10, 0], vectors[:10, 1] = np.arange(1, 11), 0.0
+    good[:10] = 0
+    vectors[10], good[10] = (11.0, 0.0), -1
+    vectors[64:66, 0], vectors[64:66, 1], good[64:66] = 0.0, [1.0, 2.0], 0
+    vectors[66], good[66] = (0.0, 5.0), -1
+    sharded = DaskSupport(vectors, good)
+    assert list(sharded.sizes) == [64, 64]
+    exact_support = ExactSupport(vectors, good)
+    queries = np.zeros((3, 2), dtype=np.float32)
+    queries[1] = (0.0, 0.5)  # nearer shard 1's good points
+    queries[2] = (0.5, 0.0)
+    predictions = np.zeros(3, dtype=np.int64)
+    for cap in (1, 2, 3, 4, 5, 6, 7, 100):
+        assert_same_answers(sharded, exact_support, queries, predictions, cap)
+    q, _, _ = sharded.search(queries, predictions, 100)
+    assert q[0] == 6
+
+
 def test_sharded_nearest_equals_exact_nearest(client):
     # ExactSupport chooses among points tied exactly at the last place
     # asked for as argpartition does, so the points here have no duplicates
