@@ -102,6 +102,7 @@ class TrainingConfig:
     n_jobs: int
     response_method: str = "auto"
     append_features: object = "auto"
+    share_split: bool = True
 
 
 @dataclass(frozen=True)
@@ -356,19 +357,19 @@ def _train_iteration(support_features, support_labels, calibration_features,
     return losses, best
 
 
-def shares_split(estimator):
+def shares_split(estimator, share_split):
     """Whether every iteration uses the first iteration's split.
 
-    True when ``estimator`` is fitted during ``fit`` (a classifier or a
-    transformer, not a FrozenEstimator): the producer, its cross-fitted
-    support features and the calibration features are then computed once
-    and shared, and the iterations differ only in the adaptor's
-    initialisation and mini-batch order. A calibration point's features
-    still come from a producer fitted on the support split only, the same
-    producer that new points go through. Without a fitted producer, every
-    iteration draws its own split (the paper's J splits).
+    True when ``share_split`` and ``estimator`` is fitted during ``fit`` (a
+    classifier or a transformer, not a FrozenEstimator): the producer, its
+    cross-fitted support features and the calibration features are then
+    computed once and shared, and the iterations differ only in the
+    adaptor's initialisation and mini-batch order. A calibration point's
+    features still come from a producer fitted on the support split only,
+    the same producer that new points go through. Otherwise every iteration
+    draws its own split (the paper's J splits).
     """
-    return estimator is not None and not is_frozen(estimator)
+    return share_split and estimator is not None and not is_frozen(estimator)
 
 
 @dataclass(frozen=True)
@@ -487,7 +488,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
                 estimator, X, y, y_encoded, config, append, rng, int(seed),
                 frozen, sample_weight,
             )
-            if shares_split(estimator):
+            if shares_split(estimator, config.share_split):
                 shared = split
         else:
             split = shared

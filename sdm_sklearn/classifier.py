@@ -218,10 +218,19 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     n_iterations : int, default=3
         J, the number of random support/calibration splits, each with a fresh
         adaptor; the one with the lowest balanced calibration loss is kept
-        (paper: 10). With a classifier or transformer as ``estimator``, the
-        iterations share the first one's split, and so one fitted producer
-        (its base model is fitted 6 times per fit, not per iteration), and
-        differ in the adaptor's initialization and mini-batch order.
+        (paper: 10). With a classifier or transformer as ``estimator``, see
+        ``share_split``.
+    share_split : bool, default=True
+        With a classifier or transformer as ``estimator`` (fitted during
+        ``fit``): whether the iterations share the first one's split, and so
+        one fitted producer (a classifier is fitted 6 times per fit: 5
+        cross-fitting folds and the whole support split), differing in the
+        adaptor's initialization and mini-batch order only. False draws a
+        split per iteration and fits the producer on each (6 times per
+        iteration), which admitted more in distribution on the drop-in panel
+        at three times the base model's fits (``benchmarks/README.md``,
+        "Cost against the peer"). Without a fitted producer every iteration
+        draws its own split either way.
     n_epochs : int or "auto", default="auto"
         Epochs per iteration; the epoch with the lowest balanced calibration
         loss is kept (paper: 200). After every epoch the calibration split
@@ -296,7 +305,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Read at prediction time: changing it after fit takes effect.
     ensemble : bool, default=False
         Keep the models of all ``n_iterations`` (each calibrated on its own
-        split, or on the shared one: see ``n_iterations``) and add the
+        split, or on the shared one: see ``share_split``) and add the
         column ``admitted_ensemble`` to ``predict_uncertainty``: admitted
         only when every model predicts the same class and every model admits
         it in the lower variant (paper, A.7). It does not change what
@@ -451,6 +460,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         "confidence": [Interval(Real, 0, 1, closed="neither"), None],
         "n_exemplar_dims": [Interval(Integral, 1, None, closed="left")],
         "n_iterations": [Interval(Integral, 1, None, closed="left")],
+        "share_split": ["boolean"],
         "n_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "warmup_fraction": [Interval(Real, 0, 1, closed="both")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -482,6 +492,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         confidence=0.5,
         n_exemplar_dims=128,
         n_iterations=3,
+        share_split=True,
         n_epochs="auto",
         warmup_fraction=0.5,
         learning_rate=3e-3,
@@ -505,6 +516,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         self.confidence = confidence
         self.n_exemplar_dims = n_exemplar_dims
         self.n_iterations = n_iterations
+        self.share_split = share_split
         self.n_epochs = n_epochs
         self.warmup_fraction = warmup_fraction
         self.learning_rate = learning_rate
@@ -610,6 +622,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             config=TrainingConfig(
                 n_exemplar_dims=self.n_exemplar_dims,
                 n_iterations=self.n_iterations,
+                share_split=self.share_split,
                 n_epochs=self.n_epochs,
                 warmup_fraction=self.warmup_fraction,
                 learning_rate=self.learning_rate,

@@ -221,3 +221,19 @@ def test_row_wise_types():
 
     # a subclass may compute differently: padded blocks for it
     assert not is_row_wise(Subclass())
+
+
+def test_a_split_per_iteration_refits_the_producer_every_iteration(id_data):
+    X, y = id_data
+    clf = _fit_quietly(SDMClassifier(IdClassifier(), append_features=False,
+                                     n_iterations=3, share_split=False,
+                                     ensemble=True, **FAST), X, y)
+    fits = {serial: seen for kind, serial, seen in IdClassifier.log
+            if kind == "fit"}
+    assert len(fits) == 3 * (RESPONSE_FOLDS + 1)
+    for serial, ids in ((s, i) for kind, s, i in IdClassifier.log
+                        if kind == "predict"):
+        assert not fits[serial] & set(ids.tolist())
+    models = (clf._model, *clf._model.members)
+    assert len({id(m.producer) for m in models}) == 3
+    assert len({tuple(np.sort(m.support_ids)) for m in models}) == 3
