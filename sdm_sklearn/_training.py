@@ -242,15 +242,24 @@ class Progress:
                   f"about {left:.1f} s left", flush=True)
 
 
+@dataclass(frozen=True)
+class _StandardizedSplit:
+    """Both sides of a split, standardized, with their encoded labels."""
+
+    support: np.ndarray
+    support_labels: np.ndarray
+    calibration: np.ndarray
+    calibration_labels: np.ndarray
+
+
 @dataclass
 class _EpochState:
     """The state of the best epoch so far of one iteration.
 
-    ``pending`` holds ``(support_std, support_labels, calibration_std,
-    calibration_labels)`` when the state is not final yet: when the epochs
-    were scored on a subset of the calibration split, or when the fitted
-    model searches with another backend than training did (see
-    :func:`_finish`).
+    ``pending`` holds the standardized split when the state is not final
+    yet: when the epochs were scored on a subset of the calibration split,
+    or when the fitted model searches with another backend than training
+    did (see :func:`_finish`).
     """
 
     adaptor: ExemplarAdaptor
@@ -258,7 +267,7 @@ class _EpochState:
     index: object
     calibration: object
     distance_values: list
-    pending: tuple = None
+    pending: _StandardizedSplit = None
 
 
 def _finish(state, max_similarity, n_jobs, factory):
@@ -269,13 +278,13 @@ def _finish(state, max_similarity, n_jobs, factory):
     """
     if state.pending is None:
         return state
-    support_std, support_labels, calibration_std, calibration_labels = state.pending
+    split = state.pending
     if factory is not None:
-        state.index = index_support(state.adaptor, support_std, support_labels,
-                                    factory)[0]
+        state.index = index_support(state.adaptor, split.support,
+                                    split.support_labels, factory)[0]
     state.calibration, state.distance_values = evaluate_calibration(
-        state.index, state.adaptor, calibration_std, calibration_labels,
-        max_similarity, n_jobs,
+        state.index, state.adaptor, split.calibration,
+        split.calibration_labels, max_similarity, n_jobs,
     )
     state.pending = None
     return state
@@ -351,8 +360,8 @@ def _train_iteration(support_features, support_labels, calibration_features,
             else:
                 q[following], d[following] = support_state.q, support_state.d
     if scoring is not None or final_index:
-        best.pending = (support_std, support_labels, calibration_std,
-                        calibration_labels)
+        best.pending = _StandardizedSplit(support_std, support_labels,
+                                          calibration_std, calibration_labels)
     progress.iteration(iteration, best.epoch, losses[best.epoch])
     return losses, best
 
