@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._model import admitted_column
-from ._validation import is_alpha
+from ._validation import MARGINAL, is_alpha
 from .classifier import SDMClassifier
 from .metrics import format_selective_report, selective_report
 
@@ -44,8 +44,6 @@ _TABLE_SUFFIXES = (".csv", *_PARQUET_SUFFIXES)
 # row index saved with the data ("Unnamed: 0" is what pandas calls the empty
 # header cell that ``DataFrame.to_csv`` writes for an unnamed index).
 _INDEX_NAMES = ("Unnamed: 0", "index")
-# The last row of a selective table; no class may have this label.
-_MARGINAL = "marginal"
 _TITLES = {
     False: "SDM_HR (admitted)",
     True: "SDM_HR lower, DKW (admitted_lower)",
@@ -548,9 +546,9 @@ def _check_train_labels(train, path):
 
 def _check_labels(labels, path):
     """Labels the selective tables can show."""
-    if _label_kind(labels) == "strings" and _MARGINAL in set(labels.tolist()):
+    if _label_kind(labels) == "strings" and MARGINAL in set(labels.tolist()):
         raise InputError(
-            f"{path}: {_MARGINAL!r} cannot be a label: it names the last row "
+            f"{path}: {MARGINAL!r} cannot be a label: it names the last row "
             "of the selective tables; rename that class"
         )
 
