@@ -8,6 +8,14 @@ the in-memory result bit for bit. The estimator goes into the graph as the
 copy :func:`_graph_snapshot` makes, whose model is in the form the model
 gives for task graphs (a sharded support set by reference).
 
+:func:`save_to_directory` and :func:`load_from_directory` store a fitted
+estimator in a directory: the estimator pickled, except the support sets
+that store themselves apart (a sharded support set writes its shards one at
+a time, :meth:`DaskSupport.to_directory
+<sdm_sklearn._dask_support.DaskSupport.to_directory>`), which the pickle
+names by their class and sub-directory. Neither knows the model's fields
+nor imports a backend: a loaded pickle imports the classes it names.
+
 dask is optional (``pip install "dask[array,dataframe]" distributed``) and
 imported only when a collection comes in: ``import sdm_sklearn`` loads this
 module (the face's methods are decorated with it) but never dask.
@@ -15,7 +23,9 @@ module (the face's methods are decorated with it) but never dask.
 
 import copy
 import functools
+import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -234,3 +244,85 @@ def _graph_snapshot(estimator):
     snapshot = copy.copy(estimator)
     snapshot._model = estimator._model.for_task_graph()
     return snapshot
+
+
+# ------------------------------------------------------ models in directories
+
+MODEL_FILE = "model.pkl"
+
+
+def _stored_apart(obj):
+    """Whether ``obj`` writes itself to a directory (a sharded support set)."""
+    kind = type(obj)
+    return (callable(getattr(kind, "to_directory", None))
+            and callable(getattr(kind, "from_directory", None)))
+
+
+class _DirectoryPickler(pickle.Pickler):
+    """A pickler that leaves the objects stored apart to their directories."""
+
+    def __init__(self, file, directory):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._directory = directory
+        self._names = {}
+
+    def persistent_id(self, obj):
+        if not _stored_apart(obj):
+            return None
+        if id(obj) not in self._names:
+            name = f"support-{len(self._names):03d}"
+            obj.to_directory(self._directory / name)
+            # keep obj alive, so that its id is not reused by another
+            self._names[id(obj)] = (name, obj)
+        return type(obj), self._names[id(obj)][0]
+
+
+class _DirectoryUnpickler(pickle.Unpickler):
+    def __init__(self, file, directory, client, read_on_workers):
+        super().__init__(file)
+        self._directory = directory
+        self._options = {"client": client, "read_on_workers": read_on_workers}
+
+    def persistent_load(self, pid):
+        kind, name = pid
+        return kind.from_directory(self._directory / name, **self._options)
+
+
+def save_to_directory(obj, path):
+    """Store ``obj`` in the directory ``path`` (see the module docstring).
+
+    Parameters
+    ----------
+    obj : object
+        Picklable but for the objects stored apart.
+    path : path-like
+        Created if missing; ``MODEL_FILE`` and the sub-directories of the
+        objects stored apart are overwritten.
+    """
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / MODEL_FILE, "wb") as file:
+        _DirectoryPickler(file, directory).dump(obj)
+
+
+def load_from_directory(path, *, client=None, read_on_workers=False):
+    """The object stored by :func:`save_to_directory` in ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+    client : distributed.Client, default=None
+        Given to the objects stored apart (the cluster that gets the shards
+        of a sharded support set); None: the running client.
+    read_on_workers : bool, default=False
+        See :meth:`DaskSupport.from_directory
+        <sdm_sklearn._dask_support.DaskSupport.from_directory>`.
+
+    Returns
+    -------
+    obj : object
+    """
+    directory = Path(path)
+    with open(directory / MODEL_FILE, "rb") as file:
+        return _DirectoryUnpickler(file, directory, client,
+                                   read_on_workers).load()

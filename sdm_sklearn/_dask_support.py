@@ -46,7 +46,10 @@ canonical distances, functions of the two vectors alone
 """
 
 import functools
+import json
+import pickle
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +71,15 @@ MIN_SHARD_POINTS = 64
 # the queries are sent: the arrays travel inside their tasks on purpose, so
 # that the scheduler can rebuild a shard lost with its worker.
 PAYLOAD_WARNING_BYTES = "100GB"
+# Largest sharded support set (bytes of its points: float32 vectors, int64
+# good classes and indices) that pickling gathers into one process; above
+# it, pickling raises and names SDMClassifier.save. Read at every pickling,
+# so assigning another value takes effect at once.
+MAX_GATHER_BYTES = 2 * 2**30
+# The files of a support set saved to a directory (to_directory)
+SHARD_VECTORS = "shard-{:05d}.npy"
+SHARD_LABELS = "shard-{:05d}-labels.npy"
+SUPPORT_META = "support.json"
 
 NO_CLIENT = (
     'search="dask" needs a running dask.distributed client in this process, '
@@ -209,6 +221,12 @@ def _call_shard(shard, method, *args):
     return getattr(shard, method)(*args)
 
 
+def _read_shard(vectors_path, labels_path):
+    """A shard from its two files (a task on a worker that sees them)."""
+    indices, good_labels = np.load(labels_path)
+    return _new_shard(np.load(vectors_path), good_labels, indices)
+
+
 # ------------------------------------------------------- the support set
 
 
@@ -249,6 +267,20 @@ def _client_for(futures):
             yield client
 
 
+def _worker_slots(client):
+    """One entry per worker thread of the client's cluster, dealt round."""
+    nthreads = client.nthreads()
+    workers = [address for slot in range(max(nthreads.values(), default=0))
+               for address, threads in nthreads.items() if slot < threads]
+    if not workers:
+        raise RuntimeError(
+            'search="dask" found no workers in the cluster of the running '
+            "client: start some, or wait for them with "
+            "client.wait_for_workers(n), before fit."
+        )
+    return workers
+
+
 def _shard_bounds(n_points, n_shards):
     """Contiguous, balanced ranges of ``n_points`` for ``n_shards`` shards."""
     return np.linspace(0, n_points, n_shards + 1).round().astype(int)
@@ -269,8 +301,11 @@ class DaskSupport:
 
     Pickling the set (with the model holding it; skops too) gathers the
     shards and stores an :class:`~sdm_sklearn._exact.ExactSupport` with
-    the same answers, so that a loaded model predicts without a cluster;
-    copies share the shards, which never change.
+    the same answers, so that a loaded model predicts without a cluster, up
+    to ``MAX_GATHER_BYTES`` of points (a larger set raises
+    ``pickle.PicklingError`` naming its size); :meth:`to_directory` and
+    :meth:`from_directory` save it shard by shard and load it onto a
+    cluster instead. Copies share the shards, which never change.
 
     Parameters
     ----------
@@ -294,15 +329,7 @@ class DaskSupport:
         if block_bytes is None:
             block_bytes = default_block_bytes(vectors.shape[1])
         # one slot per worker thread, dealt round the workers
-        nthreads = client.nthreads()
-        workers = [address for slot in range(max(nthreads.values(), default=0))
-                   for address, threads in nthreads.items() if slot < threads]
-        if not workers:
-            raise RuntimeError(
-                'search="dask" found no workers in the cluster of the running '
-                "client: start some, or wait for them with "
-                "client.wait_for_workers(n), before fit."
-            )
+        workers = _worker_slots(client)
         n_shards = max(1, min(len(workers), len(vectors) // MIN_SHARD_POINTS))
         bounds = _shard_bounds(len(vectors), n_shards)
         homes = workers[:n_shards]
@@ -360,6 +387,104 @@ class DaskSupport:
         return [self._on_shard(client, k, method, *args)
                 for k in range(len(self.shards))]
 
+    @property
+    def nbytes(self):
+        """Bytes of the points: float32 vectors, int64 good classes, indices."""
+        return self.n_support * (4 * self._state[3] + 16)
+
+    def _check_gather(self):
+        """Raise when the points are too many to gather for pickling."""
+        if self.nbytes > MAX_GATHER_BYTES:
+            raise pickle.PicklingError(
+                "Pickling a model fitted with search=\"dask\" gathers its "
+                f"sharded support set into this process: {self.n_support:,} "
+                f"points of {self._state[3]} dimensions, "
+                f"{self.nbytes / 1e9:.2f} GB, more than "
+                "sdm_sklearn._dask_support.MAX_GATHER_BYTES "
+                f"({MAX_GATHER_BYTES / 1e9:.2f} GB). Save it to a directory "
+                "instead, shard by shard, with SDMClassifier.save(path), and "
+                "load it onto a cluster with SDMClassifier.load(path, "
+                "client=...); or raise MAX_GATHER_BYTES if this process can "
+                "hold it."
+            )
+
+    def to_directory(self, directory):
+        """Write the shards to ``directory``, one at a time.
+
+        Every shard becomes two ``.npy`` files (``SHARD_VECTORS``: its
+        float32 vectors; ``SHARD_LABELS``: its original indices and good
+        classes, int64, shape ``(2, n_points)``), plus ``SUPPORT_META``
+        (JSON: shard sizes, dimensions, block bytes). Each shard is
+        gathered into this process alone, so that this process holds one
+        shard at a time, never the set.
+
+        Parameters
+        ----------
+        directory : path-like
+            Created if missing; the files in it are overwritten.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        shards, _, sizes, n_dims, block_bytes = self._state
+        with _client_for(shards) as client:
+            for k in range(len(shards)):
+                indices, vectors, good_labels = client.gather(
+                    self._on_shard(client, k, "points"))
+                np.save(directory / SHARD_VECTORS.format(k), vectors)
+                np.save(directory / SHARD_LABELS.format(k),
+                        np.stack([indices, good_labels]))
+                del indices, vectors, good_labels
+        meta = {"format": 1, "sizes": [int(size) for size in sizes],
+                "n_dims": int(n_dims), "block_bytes": int(block_bytes)}
+        (directory / SUPPORT_META).write_text(json.dumps(meta))
+
+    @classmethod
+    def from_directory(cls, directory, client=None, *, read_on_workers=False):
+        """The support set written by :meth:`to_directory`, on a cluster.
+
+        Parameters
+        ----------
+        directory : path-like
+        client : distributed.Client, default=None
+            Whose workers get the shards, one per worker thread in turn
+            (the number of shards is the saved one); None: the running
+            client of this process.
+        read_on_workers : bool, default=False
+            False: this process reads each shard and sends it inside the
+            task that builds it (as ``fit`` does), so the files need not be
+            visible to the workers, and the scheduler can rebuild a lost
+            shard from the task. True: the workers read the files (which
+            they must see, e.g. on a shared file system, and which must stay
+            there); the tasks carry the paths only.
+
+        Returns
+        -------
+        support : DaskSupport
+        """
+        directory = Path(directory)
+        meta = json.loads((directory / SUPPORT_META).read_text())
+        if client is None:
+            client = require_client()
+        slots = _worker_slots(client)
+        sizes = np.asarray(meta["sizes"], dtype=np.int64)
+        homes = [slots[k % len(slots)] for k in range(len(sizes))]
+        shards = []
+        with _large_payloads():
+            for k, home in enumerate(homes):
+                vectors_path = directory / SHARD_VECTORS.format(k)
+                labels_path = directory / SHARD_LABELS.format(k)
+                if read_on_workers:
+                    shards.append(_submit(client, home, _read_shard,
+                                          str(vectors_path.resolve()),
+                                          str(labels_path.resolve())))
+                    continue
+                indices, good_labels = np.load(labels_path)
+                shards.append(_submit(client, home, _new_shard,
+                                      np.load(vectors_path), good_labels,
+                                      indices))
+        return cls._from_state((shards, homes, sizes, int(meta["n_dims"]),
+                                int(meta["block_bytes"])))
+
     def _points(self):
         """Vectors and good classes of all points, in the original order."""
         vectors = np.empty((self.n_support, self._state[3]), dtype=np.float32)
@@ -389,12 +514,14 @@ class DaskSupport:
         if self._by_reference:
             # still by reference where it lands: a worker passes it on
             return DaskSupport._from_state, (self._state, True)
+        self._check_gather()
         vectors, good_labels = self._points()
         return (functools.partial(ExactSupport, block_bytes=self.block_bytes),
                 (vectors, good_labels))
 
     def __getstate__(self):
         # for serializers that store attributes (skops): the points, gathered
+        self._check_gather()
         vectors, good_labels = self._points()
         return {"vectors": vectors, "good_labels": good_labels,
                 "block_bytes": self.block_bytes}

@@ -34,7 +34,12 @@ from sklearn.utils.validation import (
 from ._blas import single_threaded_blas
 from ._blocks import resolve_n_jobs
 from ._calibration import REASONS, minimum_region_count, zero_error_count
-from ._dask_collections import computed, dask_collections
+from ._dask_collections import (
+    computed,
+    dask_collections,
+    load_from_directory,
+    save_to_directory,
+)
 from ._features import (
     fitted_estimator,
     is_frozen,
@@ -294,9 +299,11 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ``distributed`` client (``pip install distributed``;
         fit raises without a client) and gives exactly the answers of
         "exact"; a model pickled while the client runs searches exactly in
-        memory, without a cluster. With "faiss", the per-epoch searches of
-        training probe 32 cells (their q only weigh and score the epochs);
-        with "approximate" they are exact. Either way the kept epoch is
+        memory, without a cluster (up to a size: see :meth:`save`, which
+        stores the shards apart and loads them onto a cluster). With
+        "faiss", the per-epoch searches of training probe 32 cells (their q
+        only weigh and score the epochs); with "approximate" they are
+        exact. Either way the kept epoch is
         calibrated with the fitted model's own index. ``search_`` records
         the choice.
     conservative : bool, default=False
@@ -1044,6 +1051,63 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
 
         check_is_fitted(self)
         return pd.DataFrame(self._model.calibration_columns(self._alpha_levels()))
+
+    def save(self, path):
+        """Store this classifier in a directory, its shards apart.
+
+        The classifier is pickled into ``path/model.pkl``, except a support
+        set sharded over a cluster (``search="dask"``): each such set writes
+        its shards to a sub-directory, one at a time (two ``.npy`` files a
+        shard: the float32 vectors, and the original indices and good
+        classes), so that this process never holds the whole set. Pickling
+        such a model instead gathers its support set into an in-memory
+        exact one, which is refused above
+        ``sdm_sklearn._dask_support.MAX_GATHER_BYTES`` (2 GiB of points by
+        default). Any other classifier is stored whole in ``model.pkl``.
+
+        Parameters
+        ----------
+        path : path-like
+            A directory, created if missing; files of an earlier ``save``
+            there are overwritten.
+        """
+        check_is_fitted(self)
+        save_to_directory(self, path)
+
+    @classmethod
+    def load(cls, path, *, client=None, read_on_workers=False):
+        """A classifier stored by :meth:`save`, its shards on a cluster.
+
+        Loading unpickles ``model.pkl``: load only directories you trust.
+
+        Parameters
+        ----------
+        path : path-like
+            The directory given to :meth:`save`.
+        client : distributed.Client, default=None
+            The cluster that gets the shards of a sharded support set (as
+            many shards as were saved, dealt over its worker threads); None:
+            the running client of this process. Unused for a classifier
+            without sharded support sets.
+        read_on_workers : bool, default=False
+            False: this process reads each shard and sends it inside the
+            task that builds it, so the workers need not see ``path`` and
+            the scheduler can rebuild a shard lost with its worker. True: the
+            workers read the shard files themselves (``path`` on a file
+            system they share, kept there while the model is used) and the
+            tasks carry only the file names.
+
+        Returns
+        -------
+        classifier : SDMClassifier
+        """
+        loaded = load_from_directory(path, client=client,
+                                     read_on_workers=read_on_workers)
+        if not isinstance(loaded, cls):
+            raise TypeError(
+                f"{path} holds a {type(loaded).__name__}, not a {cls.__name__}."
+            )
+        return loaded
 
     def __setstate__(self, state):
         saved = state.get("_sdm_version")

@@ -33,7 +33,7 @@ dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 
-from sdm_sklearn import SDMClassifier  # noqa: E402
+from sdm_sklearn import SDMClassifier, _dask_support  # noqa: E402
 from sdm_sklearn._dask_support import MIN_SHARD_POINTS, DaskSupport  # noqa: E402
 from sdm_sklearn._exact import ExactSupport  # noqa: E402
 
@@ -499,6 +499,85 @@ def test_pickled_dask_model_searches_in_memory(sharded_model, exact, blobs):
     assert type(sharded_model._model.index.support) is DaskSupport
     assert_same(restored.predict_uncertainty(X_test),
                 exact.predict_uncertainty(X_test))
+
+
+def test_pickling_a_sharded_model_too_large_to_gather_names_its_size(
+        sharded_model, monkeypatch):
+    support = sharded_model._model.index.support
+    monkeypatch.setattr(_dask_support, "MAX_GATHER_BYTES", support.nbytes - 1)
+    n_dims = support.vectors.shape[1]
+    size = (f"{support.n_support:,} points of {n_dims} dimensions, "
+            f"{support.nbytes / 1e9:.2f} GB")
+    with pytest.raises(pickle.PicklingError, match=size + r".*save\(path\)"):
+        pickle.dumps(sharded_model)
+    with pytest.raises(pickle.PicklingError, match="MAX_GATHER_BYTES"):
+        support.__getstate__()
+    # at the limit, today's behaviour: gathered into an exact support set
+    monkeypatch.setattr(_dask_support, "MAX_GATHER_BYTES", support.nbytes)
+    restored = pickle.loads(pickle.dumps(sharded_model))
+    assert type(restored._model.index.support) is ExactSupport
+
+
+def _saved_files(path):
+    return sorted(str(file.relative_to(path)) for file in path.rglob("*"))
+
+
+def test_a_saved_sharded_model_loads_onto_another_client(
+        client, sharded_model, exact, blobs, tmp_path):
+    _, _, X_test = blobs
+    grown = copy.deepcopy(sharded_model).add_support(X_test[:30],
+                                                     exact.predict(X_test[:30]))
+    sharded_model.save(tmp_path / "model")
+    grown.save(tmp_path / "grown")
+    assert _saved_files(tmp_path / "model") == [
+        "model.pkl", "support-000", "support-000/shard-00000-labels.npy",
+        "support-000/shard-00000.npy", "support-000/shard-00001-labels.npy",
+        "support-000/shard-00001.npy", "support-000/support.json",
+    ]
+    # the pickle holds no support point
+    support = sharded_model._model.index.support
+    pickled = (tmp_path / "model" / "model.pkl").read_bytes()
+    for row in support.vectors[::50]:
+        assert row.tobytes() not in pickled
+    other = distributed.Client(client.scheduler.address, set_as_default=False)
+    try:
+        for read_on_workers in (False, True):
+            loaded = SDMClassifier.load(tmp_path / "model", client=other,
+                                        read_on_workers=read_on_workers)
+            loaded_support = loaded._model.index.support
+            assert type(loaded_support) is DaskSupport
+            assert loaded_support.shards[0].client is other
+            assert list(loaded_support.sizes) == list(support.sizes)
+            assert_same(loaded.predict_uncertainty(X_test),
+                        exact.predict_uncertainty(X_test))
+            assert_same(loaded.explain(X_test, n_neighbors=3),
+                        exact.explain(X_test, n_neighbors=3))
+        # a grown set keeps its layout (appended points in every shard)
+        loaded = SDMClassifier.load(tmp_path / "grown", client=other)
+        assert_same(loaded.predict_uncertainty(X_test),
+                    grown.predict_uncertainty(X_test))
+    finally:
+        other.close()
+    # an in-memory model is stored whole
+    exact.save(tmp_path / "exact")
+    assert _saved_files(tmp_path / "exact") == ["model.pkl"]
+    assert_same(SDMClassifier.load(tmp_path / "exact").predict_uncertainty(X_test),
+                exact.predict_uncertainty(X_test))
+
+
+@pytest.mark.slow
+def test_a_saved_sharded_model_loads_onto_a_new_cluster(
+        sharded_model, exact, blobs, tmp_path):
+    _, _, X_test = blobs
+    sharded_model.save(tmp_path)
+    expected = sharded_model.predict_uncertainty(X_test)
+    with _own_cluster() as other:
+        loaded = SDMClassifier.load(tmp_path)  # the running client: other
+        assert loaded._model.index.support.shards[0].client is other
+        assert_same(loaded.predict_uncertainty(X_test), expected)
+        lazy = loaded.predict_uncertainty(da.from_array(X_test, chunks=75))
+        assert_same(other.compute(lazy).result(timeout=WAIT_SECONDS), expected)
+    assert_same(expected, exact.predict_uncertainty(X_test))
 
 
 @pytest.mark.slow  # importing skops takes seconds
