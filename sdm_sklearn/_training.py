@@ -2,7 +2,9 @@
 
 :func:`fit_sdm` owns the whole loop of the method (paper, sec. 3.1.6 and
 A.4): for each of ``n_iterations`` random support/calibration splits, a
-fresh adaptor is trained for ``n_epochs`` epochs. The first
+fresh adaptor is trained for ``n_epochs`` epochs (with a producer fitted
+during ``fit``, the iterations share one split and its producer: see
+:func:`shares_split`). The first
 :func:`warmup_epochs` of them (epoch 1 at least, as in the paper) are plain
 cross-entropy (``q = e - 2``, ``d = 1``). After every epoch (but see large
 splits below) the calibration split is searched against the support split
