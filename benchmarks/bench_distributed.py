@@ -73,7 +73,8 @@ def traffic_per_query_shard(support, queries, predictions):
     per_query : float
         Bytes per (query, shard) pair.
     tasks : int
-        Shard tasks of the search.
+        Shard tasks of the search (a second round only where a long run
+        leaves a count open).
     run_entries : float
         Good-run entries a shard sends, per (query, shard) pair.
     """
@@ -85,11 +86,13 @@ def traffic_per_query_shard(support, queries, predictions):
     entries = 0
     client = counting.shards[0].client
     results = client.gather([future for _, _, future in counting.calls])
-    for (_, args, _), result in zip(counting.calls, results, strict=True):
+    for (method, args, _), result in zip(counting.calls, results,
+                                         strict=True):
         sent += sum(arg.nbytes for arg in args if isinstance(arg, np.ndarray))
         returned = result if isinstance(result, tuple) else (result,)
         sent += sum(array.nbytes for array in returned)
-        entries += len(returned[-1])  # (scores, indices, lengths, runs)
+        if method == "search_part":  # (..., low run ends, high run ends)
+            entries += len(returned[-2]) + len(returned[-1])
     pairs = len(queries) * n_shards
     return sent / pairs, len(counting.calls), entries / pairs
 
@@ -209,7 +212,7 @@ def main():
     print()
     print(f"bytes per query per shard (2 shards): {per_query:.0f} "
           f"(queries of {4 * DIMS} B); shard tasks per search: {tasks} "
-          f"(one round); good-run entries sent per (query, shard): "
+          f"(2: one round); good-run entries sent per (query, shard): "
           f"{run_entries:.1f}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     for cluster, client in clusters:

@@ -10,33 +10,45 @@ backend is used; dask collections in and out of the prediction methods are
 
 The exact reduction over shards follows the q rule. With ``r`` the distance
 to the nearest support point that is not good for a query, q counts the good
-points strictly closer than ``r``; it takes one round of tasks, one task per
-shard:
+points strictly closer than ``r``. In the common case it takes one round of
+tasks, one per shard:
 
 1. every shard reports, per query, its nearest point that is not good
    (``b_k``) and its nearest good point (canonical squared distance and
    original index, ties by the smallest index, as in the exact kernel),
-   and its *run*: the canonical squared distances of its good points closer
-   than ``b_k``, the smallest ``max_similarity`` of them, ascending
-   (:func:`sdm_sklearn._shard_kernels.good_runs`);
-2. the client takes ``r = min_k b_k`` and counts, over all runs, the
-   distances strictly below ``r``; q is that count, capped; the nearest
-   point is the nearest good one if it is strictly closer than ``r``, else
-   the nearest bad one.
+   the length ``n_k`` of its *run* (its good points closer than ``b_k``)
+   and canonical squared distances of the run
+   (:func:`sdm_sklearn._shard_kernels.good_runs`): the whole run, up to
+   ``max_similarity`` of its smallest, when that is at most
+   ``2 * RUN_BUDGET`` entries; otherwise its ``RUN_BUDGET`` smallest and
+   ``RUN_BUDGET`` largest;
+2. the client takes ``r = min_k b_k`` and counts, for every shard, its run
+   strictly below ``r``; q is the sum, capped; the nearest point is the
+   nearest good one if it is strictly closer than ``r``, else the nearest
+   bad one.
 
-The count is exact without asking any shard again. ``r <= b_k``, so the good
-points of shard ``k`` below ``r`` are among those of its full run. When the
-run was not cut by the cap, the shard sent all of them. When it was cut, the
-shard sent its ``max_similarity`` smallest: if all of those lie below ``r``,
-q reaches the cap whatever the rest; if one does not, no point left out
-(none closer than it) lies below ``r`` either. Ties follow the exact rules:
-a good point at exactly ``r`` is not counted, so a point that is not good,
-in any shard, at the distance of good points ends the run. A shard sends
-8 bytes per good point of its runs (at most ``max_similarity`` per query),
-and computes a canonical distance for each of them (an exact search does so
-only for the scores within the rounding band): ``O(q * n_dims)`` per query
-and shard, small next to the ``O(n_points * n_dims)`` products unless q is
-a sizeable share of the shard.
+Each count is exact without asking the shard again, but in one case.
+``r <= b_k``, so the run's points below ``r`` are the ones counted. A run
+sent whole up to the cap: if all of the cap smallest lie below ``r``, q
+reaches the cap whatever the rest; if one does not, no point left out (none
+closer than it) lies below ``r`` either. A run sent as its two ends: if the
+smallest of the largest lies below ``r``, every point at or above ``r`` is
+among the largest, and the count is ``n_k`` minus those; if the largest of
+the smallest lies at or above ``r``, every point below ``r`` is among the
+smallest. Only when ``r`` falls in the gap between the two ends (a shard
+whose run is longer than ``2 * RUN_BUDGET`` and than the cap allows, while
+another shard's nearest bad point lies within the middle of that run) is
+the count unknown, at least ``RUN_BUDGET``; unless the other counts and
+these lower bounds reach the cap already, those (query, shard) pairs are
+counted again below ``r`` in a second round of tasks. Ties follow the
+exact rules: a good point at exactly ``r`` is not counted, so a point that
+is not good, in any shard, at the distance of good points ends the run.
+
+A shard sends at most ``2 * RUN_BUDGET`` distances per query (8 bytes
+each) and computes canonical distances only for the points that may be
+among those it sends (scores within the rounding band decide the rest), on
+top of a scan of its run's scores: ``O(n_k)`` per query and shard, besides
+the ``O(n_points * n_dims)`` products.
 
 The answers equal those of exact search bit for bit although a shard's
 float32 products round otherwise than the whole set's (a column's bits
@@ -63,7 +75,7 @@ from ._exact import (
     self_positions,
 )
 from ._shard_kernels import good_runs
-from ._similarity import shard_minima
+from ._similarity import count_block, shard_minima
 
 # Fewest points per shard: a smaller shard costs a task for little work.
 MIN_SHARD_POINTS = 64
@@ -77,6 +89,11 @@ PAYLOAD_WARNING_BYTES = "100GB"
 # so assigning another value takes effect at once.
 MAX_GATHER_BYTES = 2 * 2**30
 # The files of a support set saved to a directory (to_directory)
+# A shard sends a run (its good points below its own nearest bad point)
+# whole when it has at most 2 * RUN_BUDGET entries after the cap, else its
+# RUN_BUDGET smallest and largest distances: 1 KB a (query, shard) pair at
+# most. Read at every search.
+RUN_BUDGET = 64
 SHARD_VECTORS = "shard-{:05d}.npy"
 SHARD_LABELS = "shard-{:05d}-labels.npy"
 SUPPORT_META = "support.json"
@@ -141,7 +158,7 @@ class _Shard:
             self.support.scan_products(queries32, skip_self,
                                        block_rows=block_rows)
 
-    def search_part(self, payload, max_similarity, block_rows):
+    def search_part(self, payload, max_similarity, run_budget, block_rows):
         """The shard's part of a search: minima and runs of every query.
 
         Parameters
@@ -149,7 +166,11 @@ class _Shard:
         payload : tuple
             The queries (float32), their predictions and self indices.
         max_similarity : int
-            Cap on q: the longest run sent for a query.
+            Cap on q.
+        run_budget : int
+            A run longer than ``2 * run_budget`` entries (and than the cap
+            allows) is sent as its ``run_budget`` smallest and
+            ``run_budget`` largest distances.
         block_rows : int
             Query rows per block of products.
 
@@ -161,12 +182,14 @@ class _Shard:
             (``inf`` if none).
         indices : ndarray of shape (n_queries, 2), int64
             Their original indices (-1 if none).
-        lengths : ndarray of shape (n_queries,), int64
-            Entries of every query's run in ``runs``: its good points closer
-            than its nearest bad point, at most ``max_similarity``.
-        runs : ndarray of shape (lengths.sum(),)
-            The runs, query after query, each the smallest canonical squared
-            distances of the run, ascending.
+        counts : ndarray of shape (n_queries,), int64
+            The length of every query's run: its good points closer than its
+            nearest bad point.
+        low_lengths, high_lengths : ndarray of shape (n_queries,), int64
+            Entries of every query's run in ``low`` and in ``high``.
+        low, high : ndarray of shape (low_lengths.sum(),), (high_lengths.sum(),)
+            The smallest and the largest canonical squared distances of
+            every run, query after query, ascending in every query.
         """
         queries32, predictions, self_indices = payload
         support = self.support
@@ -175,8 +198,9 @@ class _Shard:
         scores = np.empty((n_queries, 2))
         columns = np.empty((n_queries, 2), dtype=np.int64)
         counts = np.empty(n_queries, dtype=np.int64)
-        lengths = np.empty(n_queries, dtype=np.int64)
-        runs = {}
+        low_lengths = np.empty(n_queries, dtype=np.int64)
+        high_lengths = np.empty(n_queries, dtype=np.int64)
+        runs = {0: (np.empty(0), np.empty(0))}  # with no query, no block
 
         def process(start, size, products):
             rows = slice(start, start + size)
@@ -184,21 +208,41 @@ class _Shard:
                          support.sorted_vectors, support.max_norm,
                          self.original, bounds, predictions[rows],
                          scores[rows], columns[rows], counts[rows])
-            lengths[rows] = np.minimum(counts[rows], max_similarity)
-            offsets = np.concatenate([[0], np.cumsum(lengths[rows])])
-            out = np.empty(offsets[-1])
+            low_lengths[rows], high_lengths[rows] = run_lengths(
+                counts[rows], max_similarity, run_budget)
+            low_offsets = np.concatenate([[0], np.cumsum(low_lengths[rows])])
+            high_offsets = np.concatenate([[0], np.cumsum(high_lengths[rows])])
+            low, high = np.empty(low_offsets[-1]), np.empty(high_offsets[-1])
             good_runs(products, support.sq_norms, queries32[rows],
                       support.sorted_vectors, support.max_norm, bounds,
                       predictions[rows], scores[rows, 0], counts[rows],
-                      offsets, out)
-            runs[start] = out
+                      low_offsets, low, high_offsets, high)
+            runs[start] = low, high
 
         self._scan(queries32, self_indices, block_rows, process)
         found = columns >= 0
         indices = np.where(found, self.original[np.maximum(columns, 0)], -1)
-        runs = [runs[start] for start in sorted(runs)]
-        return (scores, indices, lengths,
-                np.concatenate(runs) if runs else np.empty(0))
+        parts = [runs[start] for start in sorted(runs)]
+        low = np.concatenate([part[0] for part in parts])
+        high = np.concatenate([part[1] for part in parts])
+        return scores, indices, counts, low_lengths, high_lengths, low, high
+
+    def second_pass(self, payload, rows, radii, block_rows):
+        """Good points with a score below ``radii`` for the queries ``rows``."""
+        queries32, predictions, self_indices = payload
+        queries32, predictions = queries32[rows], predictions[rows]
+        support = self.support
+        bounds = group_bounds(support.sorted_good, predictions)
+        counts = np.empty(len(rows), dtype=np.int64)
+
+        def process(start, size, products):
+            part = slice(start, start + size)
+            count_block(products, support.sq_norms, queries32[part],
+                        support.sorted_vectors, support.max_norm, bounds,
+                        predictions[part], radii[part], counts[part])
+
+        self._scan(queries32, self_indices[rows], block_rows, process)
+        return counts
 
     def nearest(self, queries, n_neighbors, block_rows):
         """The shard's nearest points: original indices and distances."""
@@ -206,6 +250,24 @@ class _Shard:
             local, distances = self.support.nearest(queries, n_neighbors,
                                                     block_rows=block_rows)
         return self.indices[local], distances
+
+
+def run_lengths(counts, max_similarity, run_budget):
+    """Entries sent of every run: its smallest and its largest distances.
+
+    A run of at most ``2 * run_budget`` entries after the cap (``counts``
+    capped at ``max_similarity``) is sent whole up to the cap, among the
+    smallest; a longer one as its ``run_budget`` smallest and
+    ``run_budget`` largest distances.
+
+    Returns
+    -------
+    low_lengths, high_lengths : ndarray of shape (n_queries,), int64
+    """
+    sent = np.minimum(counts, max_similarity)
+    whole = sent <= 2 * run_budget
+    return (np.where(whole, sent, run_budget).astype(np.int64),
+            np.where(whole, 0, run_budget).astype(np.int64))
 
 
 def _payload(queries32, predictions, self_indices):
@@ -586,8 +648,9 @@ class DaskSupport:
                n_jobs=1):
         """q, nearest support point and its distance; see ``ExactSupport.search``.
 
-        Computed by the reduction over shards of the module docstring, in
-        one round of tasks (one per shard).
+        Computed by the reduction over shards of the module docstring: one
+        round of tasks (one per shard), and a second one only for the
+        (query, shard) pairs whose long run leaves the count open.
         """
         queries32 = as_search_array(queries)
         n_queries = len(queries32)
@@ -595,34 +658,84 @@ class DaskSupport:
         if self_indices is None:
             self_indices = np.full(n_queries, -1, dtype=np.int64)
         self_indices = np.asarray(self_indices, dtype=np.int64)
+        budget = int(RUN_BUDGET)
+        cap = int(max_similarity)
         with _client_for(self.shards) as client:
             with _large_payloads():
                 payload = client.submit(_payload, queries32, predictions,
                                         self_indices, pure=False)
             parts = client.gather(self._on_shards(
-                client, "search_part", payload, int(max_similarity),
-                self.block_rows,
+                client, "search_part", payload, cap, budget, self.block_rows,
             ))
-        scores, indices, lengths, runs = zip(*parts, strict=True)
-        scores, indices = np.stack(scores), np.stack(indices)
-        # the nearest bad and good points over shards: smallest score,
-        # then smallest index (shard, query, side)
-        rows = np.arange(n_queries)
-        best = np.lexsort((indices, scores), axis=0)[0]
-        score, index = (values[best, rows[:, None], [0, 1]]
-                        for values in (scores, indices))
-        radius = score[:, 0]
-        # q: the good points of every run strictly closer than the radius
-        counts = np.zeros(n_queries, dtype=np.int64)
-        for shard_lengths, run in zip(lengths, runs, strict=True):
-            owners = np.repeat(rows, shard_lengths)
-            counts += np.bincount(owners[run < radius[owners]],
-                                  minlength=n_queries)
-        q = np.minimum(counts, int(max_similarity))
+            scores = np.stack([part[0] for part in parts])
+            indices = np.stack([part[1] for part in parts])
+            # the nearest bad and good points over shards: smallest score,
+            # then smallest index (shard, query, side)
+            rows = np.arange(n_queries)
+            best = np.lexsort((indices, scores), axis=0)[0]
+            score, index = (values[best, rows[:, None], [0, 1]]
+                            for values in (scores, indices))
+            radius = score[:, 0]
+            # q: the good points of every run strictly closer than the radius
+            known = np.zeros(n_queries, dtype=np.int64)
+            at_least = np.zeros(n_queries, dtype=np.int64)
+            unknown = []
+            for part in parts:
+                counts, unsure = _run_counts(radius, *part[2:])
+                known += np.where(unsure, 0, counts)
+                at_least += np.where(unsure, budget, 0)
+                unknown.append(unsure)
+            # a run cut in two whose gap holds the radius: its own count
+            # below the radius, unless the others already reach the cap
+            open_rows = known + at_least < cap
+            again = [k for k in range(len(parts))
+                     if (unknown[k] & open_rows).any()]
+            futures = []
+            for k in again:
+                wanted = unknown[k] & open_rows
+                futures.append(self._on_shard(
+                    client, k, "second_pass", payload, np.flatnonzero(wanted),
+                    radius[wanted], self.block_rows,
+                ))
+            for k, values in zip(again, client.gather(futures), strict=True):
+                known[unknown[k] & open_rows] += values
+        q = np.where(open_rows, np.minimum(known, cap), cap)
         good_wins = score[:, 1] < radius
         nearest = np.where(good_wins, index[:, 1], index[:, 0])
         d_nearest = np.sqrt(np.where(good_wins, score[:, 1], score[:, 0]))
         return q, nearest, d_nearest
+
+
+def _run_counts(radius, counts, low_lengths, high_lengths, low, high):
+    """Every query's good points of one shard below ``radius``, if known.
+
+    Returns
+    -------
+    below : ndarray of shape (n_queries,), int64
+        The count (meaningless where ``unsure``).
+    unsure : ndarray of shape (n_queries,), bool
+        Runs sent in two parts whose gap holds the radius: at least
+        ``low_lengths`` entries lie below it, and the shard must count.
+    """
+    n_queries = len(radius)
+    rows = np.arange(n_queries)
+    owners = np.repeat(rows, low_lengths)
+    below = np.bincount(owners[low < radius[owners]], minlength=n_queries)
+    unsure = np.zeros(n_queries, dtype=bool)
+    split = np.flatnonzero(high_lengths > 0)
+    if len(split):
+        owners = np.repeat(rows, high_lengths)
+        above = np.bincount(owners[high >= radius[owners]],
+                            minlength=n_queries)
+        high_first = np.concatenate([[0], np.cumsum(high_lengths)])[split]
+        low_last = np.cumsum(low_lengths)[split] - 1
+        r = radius[split]
+        reaches_high = high[high_first] < r  # every point >= r is in high
+        within_low = low[low_last] >= r  # every point < r is in low
+        below[split] = np.where(reaches_high, counts[split] - above[split],
+                                below[split])
+        unsure[split] = ~reaches_high & ~within_low
+    return below, unsure
 
 
 def _submit(client, home, function, *args):

@@ -2,12 +2,12 @@
 
 One pass of the Dask backend (:mod:`sdm_sklearn._dask_support`) asks every
 shard, per query, for its nearest point that is not good (``b``, from
-:func:`sdm_sklearn._similarity.shard_minima`) and for the canonical squared
+:func:`sdm_sklearn._similarity.shard_minima`) and for canonical squared
 distances of its good points closer than ``b``: the *run* of the shard.
-:func:`good_runs` writes the smallest ``max_similarity`` of them, ascending,
-so that the client can count the good points below the nearest bad point of
-all shards without asking the shards again (the module docstring of the
-backend has the argument).
+:func:`good_runs` writes the smallest and the largest of them, ascending,
+as many as asked, so that the client can count the good points below the
+nearest bad point of all shards without asking the shards again in the
+common case (the module docstring of the backend has the argument).
 
 The decisions are those of :func:`sdm_sklearn._similarity.count_closer`,
 operation for operation: a score further than ``2 band`` below
@@ -31,10 +31,48 @@ from ._similarity import (
 )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _canonical(queries, row, points, columns, distances, k):
+    """``distances[k]``, the canonical distance of member ``k``, computed once."""
+    if np.isnan(distances[k]):
+        distances[k] = squared_distance(queries, row, points, columns[k])
+    return distances[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ends(queries, row, points, columns, distances, scores, n_members, rank,
+          below, margin):
+    """The canonical distances of the members that may rank where asked.
+
+    ``below``: the members whose score is at most the ``rank``-th smallest
+    score plus ``margin``, which hold the ``rank + 1`` smallest canonical
+    distances; otherwise those at least the ``rank``-th smallest minus
+    ``margin``, which hold the ``n_members - rank`` largest. Sorted.
+    """
+    pivot = np.partition(scores[:n_members], rank)[rank]
+    picked = np.empty(n_members)
+    n_picked = 0
+    for k in range(n_members):
+        if (below and scores[k] <= pivot + margin) or (
+                not below and scores[k] >= pivot - margin):
+            picked[n_picked] = _canonical(queries, row, points, columns,
+                                          distances, k)
+            n_picked += 1
+    picked = picked[:n_picked]
+    picked.sort()
+    return picked
+
+
 @njit(cache=True, nogil=True)
 def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
-              predictions, radii, counts, offsets, out):
-    """Per row: the smallest canonical squared distances of its good run.
+              predictions, radii, counts, low_offsets, low_out, high_offsets,
+              high_out):
+    """Per row: the smallest and the largest canonical distances of its run.
+
+    The run of a row is its good columns canonically closer than its
+    ``radii`` entry; only the distances asked for are computed canonically
+    (members whose scores rank far from them cannot take their place: a
+    score lies within ``2 band`` of the canonical distance minus ``|u|^2``).
 
     Parameters
     ----------
@@ -50,22 +88,24 @@ def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
         See :func:`sdm_sklearn._similarity.similarity_block`.
     predictions : ndarray of shape (n_rows,), int64
     radii : ndarray of shape (n_rows,), float64
-        The canonical squared distance ``b`` of every row's nearest point
-        that is not good (``inf``: none in the shard).
+        The canonical squared distance of every row's nearest point that is
+        not good (``inf``: none in the shard).
     counts : ndarray of shape (n_rows,), int64
-        The number of good columns closer than ``radii`` (the counts of
+        The length of every run (the counts of
         :func:`sdm_sklearn._similarity.shard_minima`).
-    offsets : ndarray of shape (n_rows + 1,), int64
-        Row ``i`` writes ``out[offsets[i]:offsets[i + 1]]``, at most
-        ``counts[i]`` entries (the cap).
-    out : ndarray of shape (offsets[-1],), float64
-        Filled with the smallest canonical squared distances of the run of
-        every row, ascending.
+    low_offsets, high_offsets : ndarray of shape (n_rows + 1,), int64
+        Row ``i`` writes its smallest distances to
+        ``low_out[low_offsets[i]:low_offsets[i + 1]]`` and its largest to
+        ``high_out[high_offsets[i]:high_offsets[i + 1]]``, each at most
+        ``counts[i]`` of them.
+    low_out, high_out : ndarray, float64
+        Filled with canonical squared distances, ascending in every row.
     """
     for i in range(products.shape[0]):
         n = counts[i]
-        width = offsets[i + 1] - offsets[i]
-        if n == 0 or width == 0:
+        n_low = low_offsets[i + 1] - low_offsets[i]
+        n_high = high_offsets[i + 1] - high_offsets[i]
+        if n == 0 or (n_low == 0 and n_high == 0):
             continue
         start = group_bounds[predictions[i] + 1]
         stop = group_bounds[predictions[i] + 2]
@@ -76,9 +116,10 @@ def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
         if radius != np.inf:
             low = radius - sq_norm - 2.0 * band
             high = radius - sq_norm + 2.0 * band
-        # the same decisions as count_closer find exactly n entries; inf
-        # pads would never count below any radius
-        found = np.full(n, np.inf)
+        # the members: the decisions of count_closer, which counted n
+        scores = np.empty(n)
+        columns = np.empty(n, dtype=np.int64)
+        distances = np.full(n, np.nan)
         m = 0
         for chunk in range(start, stop, SCAN_LANES):
             end = min(chunk + SCAN_LANES, stop)
@@ -87,11 +128,28 @@ def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
                 continue
             for j in range(chunk, end):
                 score = product_score(products, sq_norms, i, j)
-                if score == np.inf or score > high:
+                if score == np.inf or score > high or m == n:
+                    continue
+                if score < low:
+                    scores[m], columns[m] = score, j
+                    m += 1
                     continue
                 distance = squared_distance(queries, i, points, j)
-                if (score < low or distance < radius) and m < n:
-                    found[m] = distance
+                if distance < radius:
+                    scores[m], columns[m], distances[m] = score, j, distance
                     m += 1
-        found.sort()
-        out[offsets[i] : offsets[i + 1]] = found[:width]
+        margin = 4.0 * band
+        if n_low > 0:
+            picked = _ends(queries, i, points, columns, distances, scores,
+                           m, min(n_low, m) - 1, True, margin)
+            width = min(n_low, len(picked))
+            low_out[low_offsets[i] : low_offsets[i] + width] = picked[:width]
+            # never short (m == n); inf would count below no radius
+            low_out[low_offsets[i] + width : low_offsets[i + 1]] = np.inf
+        if n_high > 0:
+            picked = _ends(queries, i, points, columns, distances, scores,
+                           m, max(m - n_high, 0), False, margin)
+            width = min(n_high, len(picked))
+            high_out[high_offsets[i + 1] - width : high_offsets[i + 1]] = (
+                picked[len(picked) - width :])
+            high_out[high_offsets[i] : high_offsets[i + 1] - width] = -np.inf

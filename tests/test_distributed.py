@@ -374,9 +374,29 @@ def test_sharded_search_is_one_round_of_tasks(client, monkeypatch):
         assert_same_answers(sharded, exact_support, queries, predictions, cap)
         # one task per shard, and the client asks no shard again
         assert calls == [(0, "search_part"), (1, "search_part")]
+    # runs longer than twice the budget travel as their two ends; a shard
+    # whose gap holds the global radius counts again (a second round)
+    second_rounds = 0
+    for budget in (1, 2):
+        monkeypatch.setattr(_dask_support, "RUN_BUDGET", budget)
+        for cap in (1, 3, 10**6):
+            calls.clear()
+            assert_same_answers(sharded, exact_support, queries, predictions,
+                                cap)
+            assert calls[:2] == [(0, "search_part"), (1, "search_part")]
+            assert {method for _, method in calls[2:]} <= {"second_pass"}
+            if cap <= 2 * budget:
+                assert len(calls) == 2
+            second_rounds += len(calls) > 2
+    assert second_rounds  # some uncapped search needed the second round
+    assert_same_answers(sharded, exact_support, vectors, good.clip(0), 10**6,
+                        self_indices=np.arange(len(vectors)))
 
 
-def test_runs_cut_by_the_cap_count_exactly_across_shards(client):
+@pytest.mark.parametrize("budget", [64, 1, 2, 3])
+def test_runs_cut_by_the_cap_count_exactly_across_shards(client, monkeypatch,
+                                                         budget):
+    monkeypatch.setattr(_dask_support, "RUN_BUDGET", budget)
     # a query at the origin, predicted 0; shard 0 (points 0..63) holds good
     # points at 1, 2, ..., 10 and its nearest bad point at 11; shard 1
     # (points 64..127) holds good points at 1 and 2 and a bad point at 5,
