@@ -40,16 +40,36 @@ def _canonical(queries, row, points, columns, distances, k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _ends(queries, row, points, columns, distances, scores, n_members, rank,
+def _keep_smallest(heap, value):
+    """Fold ``value`` into ``heap``, a max-heap of the smallest values seen."""
+    if value >= heap[0]:
+        return
+    heap[0] = value
+    size = len(heap)
+    i = 0
+    while True:
+        largest = i
+        left = 2 * i + 1
+        if left < size and heap[left] > heap[largest]:
+            largest = left
+        if left + 1 < size and heap[left + 1] > heap[largest]:
+            largest = left + 1
+        if largest == i:
+            return
+        heap[i], heap[largest] = heap[largest], heap[i]
+        i = largest
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ends(queries, row, points, columns, distances, scores, n_members, pivot,
           below, margin):
     """The canonical distances of the members that may rank where asked.
 
-    ``below``: the members whose score is at most the ``rank``-th smallest
-    score plus ``margin``, which hold the ``rank + 1`` smallest canonical
-    distances; otherwise those at least the ``rank``-th smallest minus
-    ``margin``, which hold the ``n_members - rank`` largest. Sorted.
+    ``below``: the members whose score is at most ``pivot`` (the k-th
+    smallest score) plus ``margin``, which hold the k smallest canonical
+    distances; otherwise those at least ``pivot`` (the k-th largest) minus
+    ``margin``, which hold the k largest. Sorted.
     """
-    pivot = np.partition(scores[:n_members], rank)[rank]
     picked = np.empty(n_members)
     n_picked = 0
     for k in range(n_members):
@@ -120,6 +140,9 @@ def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
         scores = np.empty(n)
         columns = np.empty(n, dtype=np.int64)
         distances = np.full(n, np.nan)
+        # the min(n_low, n)-th smallest and min(n_high, n)-th largest scores
+        smallest = np.full(min(n_low, n), np.inf)
+        largest = np.full(min(n_high, n), np.inf)  # negated scores
         m = 0
         for chunk in range(start, stop, SCAN_LANES):
             end = min(chunk + SCAN_LANES, stop)
@@ -132,23 +155,27 @@ def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
                     continue
                 if score < low:
                     scores[m], columns[m] = score, j
-                    m += 1
-                    continue
-                distance = squared_distance(queries, i, points, j)
-                if distance < radius:
+                else:
+                    distance = squared_distance(queries, i, points, j)
+                    if distance >= radius:
+                        continue
                     scores[m], columns[m], distances[m] = score, j, distance
-                    m += 1
+                m += 1
+                if len(smallest):
+                    _keep_smallest(smallest, score)
+                if len(largest):
+                    _keep_smallest(largest, -score)
         margin = 4.0 * band
         if n_low > 0:
             picked = _ends(queries, i, points, columns, distances, scores,
-                           m, min(n_low, m) - 1, True, margin)
+                           m, smallest[0], True, margin)
             width = min(n_low, len(picked))
             low_out[low_offsets[i] : low_offsets[i] + width] = picked[:width]
             # never short (m == n); inf would count below no radius
             low_out[low_offsets[i] + width : low_offsets[i + 1]] = np.inf
         if n_high > 0:
             picked = _ends(queries, i, points, columns, distances, scores,
-                           m, max(m - n_high, 0), False, margin)
+                           m, -largest[0], False, margin)
             width = min(n_high, len(picked))
             high_out[high_offsets[i + 1] - width : high_offsets[i + 1]] = (
                 picked[len(picked) - width :])
