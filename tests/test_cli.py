@@ -942,6 +942,7 @@ def test_model_saved_with_other_library_versions(csv_files, tmp_path, capsys):
         "or scikit-learn?\n")
 
 
+@pytest.mark.slow  # a fresh interpreter imports the package: seconds
 def test_console_script_help():
     # The ``sdm-sklearn`` console script ([project.scripts] in pyproject.toml)
     # runs the same command line as ``python -m sdm_sklearn``.
