@@ -13,8 +13,6 @@ import contextlib
 import copy
 import os
 import pickle
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -83,15 +81,6 @@ def exact(blobs):
 
 
 # --------------------------------------------------- without any cluster
-
-
-def test_importing_the_package_imports_no_dask():
-    code = ("import sys, sdm_sklearn; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('dask', 'distributed')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, check=True).stdout
-    assert out.strip() == "[]"
 
 
 def test_dask_search_without_a_client_is_a_clear_error(blobs):
