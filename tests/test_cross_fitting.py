@@ -20,13 +20,24 @@ from pandas.testing import assert_frame_equal
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import make_classification
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from sdm_sklearn import SDMClassifier
-from sdm_sklearn._features import PADDED_ROWS, RESPONSE_FOLDS, is_row_wise
+from sdm_sklearn._features import (
+    PADDED_ROWS,
+    RESPONSE_FOLDS,
+    ClassifierResponses,
+    is_row_wise,
+)
 
 FAST = dict(n_exemplar_dims=8, n_epochs=6, learning_rate=3e-2, alpha=0.8,
             random_state=0)
@@ -237,3 +248,35 @@ def test_a_split_per_iteration_refits_the_producer_every_iteration(id_data):
     models = (clf._model, *clf._model.members)
     assert len({id(m.producer) for m in models}) == 3
     assert len({tuple(np.sort(m.support_ids)) for m in models}) == 3
+
+
+ROW_WISE_PRODUCERS = {
+    "boosting, 3 classes": lambda: HistGradientBoostingClassifier(
+        max_iter=15, random_state=0),
+    "gradient boosting": lambda: GradientBoostingClassifier(
+        n_estimators=10, random_state=0),
+    "forest": lambda: RandomForestClassifier(n_estimators=10, random_state=0),
+    "extra trees": lambda: ExtraTreesClassifier(n_estimators=10,
+                                                random_state=0),
+    "tree": lambda: DecisionTreeClassifier(random_state=0),
+    "scaled boosting": lambda: make_pipeline(
+        StandardScaler(), HistGradientBoostingClassifier(max_iter=15,
+                                                         random_state=0)),
+}
+
+
+@pytest.mark.parametrize("name", list(ROW_WISE_PRODUCERS))
+def test_row_wise_producers_answer_a_row_alone_as_in_a_batch(name):
+    # the claim behind is_row_wise, checked on the listed types: a row's
+    # responses (log-probabilities, as the adaptor sees them) are the same
+    # bits alone, in a short call and in a long one
+    X, y = make_classification(n_samples=3000, n_features=6, n_informative=4,
+                               n_classes=3, random_state=2)
+    producer = ClassifierResponses(ROW_WISE_PRODUCERS[name]().fit(X[:400],
+                                                                  y[:400]),
+                                   "predict_proba", append_features=True,
+                                   fill=np.zeros(6))
+    assert is_row_wise(producer)
+    whole = producer.transform(X)
+    for rows in ([7], [2999], list(range(3, 40)), list(range(0, 3000, 11))):
+        assert_array_equal(producer.transform(X[rows]), whole[rows])
