@@ -176,7 +176,7 @@ def tabular():
 @pytest.fixture(scope="module")
 def boosted(tabular):
     X, y, _ = tabular
-    base = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    base = HistGradientBoostingClassifier(max_iter=10, random_state=0)
     return _fit_quietly(SDMClassifier(base, n_iterations=2, ensemble=True,
                                       **FAST), X, y)
 
