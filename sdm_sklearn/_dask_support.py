@@ -371,10 +371,9 @@ class DaskSupport:
 
     Parameters
     ----------
-    vectors : ndarray of shape (n_support, n_dims)
-        Support points in the search space.
-    good_labels : ndarray of shape (n_support,), int
-        See :class:`~sdm_sklearn._exact.ExactSupport`.
+    vectors, good_labels : ndarray
+        The support points in the search space and the good class of each,
+        as for :class:`~sdm_sklearn._exact.ExactSupport`.
     block_bytes : int, default=None
         As for :class:`~sdm_sklearn._exact.ExactSupport`.
 

@@ -26,10 +26,9 @@ class NNDescentSupport:
 
     Parameters
     ----------
-    vectors : ndarray of shape (n_support, n_dims)
-        Support points in the search space.
-    good_labels : ndarray of shape (n_support,), int
-        See :class:`~sdm_sklearn._exact.ExactSupport`.
+    vectors, good_labels : ndarray
+        The support points in the search space and the good class of each,
+        as for :class:`~sdm_sklearn._exact.ExactSupport`.
     random_state : int
         Seed of the graph construction (built single-threaded, so that the
         same seed gives the same graph).
