@@ -24,7 +24,7 @@ from numba import njit
 
 from ._similarity import (
     SCAN_LANES,
-    count_at_most,
+    count_scores,
     product_score,
     score_band,
     squared_distance,
@@ -146,8 +146,9 @@ def good_runs(products, sq_norms, queries, points, max_norm, group_bounds,
         m = 0
         for chunk in range(start, stop, SCAN_LANES):
             end = min(chunk + SCAN_LANES, stop)
-            if high != np.inf and count_at_most(
-                    products[i, chunk:end], sq_norms[chunk:end], high) == 0:
+            if high != np.inf and count_scores(
+                    products[i, chunk:end], sq_norms[chunk:end], -np.inf,
+                    high)[1] == 0:
                 continue
             for j in range(chunk, end):
                 score = product_score(products, sq_norms, i, j)

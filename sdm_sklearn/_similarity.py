@@ -101,27 +101,24 @@ def product_score(products, sq_norms, row, column):
     return np.float64(sq_norms[column]) - 2.0 * np.float64(products[row, column])
 
 
-# The two counts below are kept out of line (not inline="always"): inlined
-# into the scans, their loops were no longer vectorized. Their scores are
-# those of product_score, operation for operation.
+# Kept out of line (not inline="always"): inlined into the scans, its loop
+# was no longer vectorized. Its scores are those of product_score, operation
+# for operation.
 @njit(cache=True, nogil=True)
-def count_at_most(row_products, sq_norms, ceiling):
-    """Entries of one row of products whose score is at most ``ceiling``."""
-    count = 0
+def count_scores(row_products, sq_norms, floor, ceiling):
+    """How many scores of one row of products are below ``floor``, ``<= ceiling``.
+
+    Returns
+    -------
+    below, at_most : int
+    """
+    below = 0
+    at_most = 0
     for j in range(row_products.shape[0]):
         score = np.float64(sq_norms[j]) - 2.0 * np.float64(row_products[j])
-        count += score <= ceiling
-    return count
-
-
-@njit(cache=True, nogil=True)
-def count_below(row_products, sq_norms, floor):
-    """Entries of one row of products whose score is below ``floor``."""
-    count = 0
-    for j in range(row_products.shape[0]):
-        score = np.float64(sq_norms[j]) - 2.0 * np.float64(row_products[j])
-        count += score < floor
-    return count
+        below += score < floor
+        at_most += score <= ceiling
+    return below, at_most
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -164,9 +161,9 @@ def canonical_nearest(products, sq_norms, queries, row, points, original,
     for chunk in range(start, stop, SCAN_LANES):
         end = min(chunk + SCAN_LANES, stop)
         # the column loop below would skip every column of this chunk
-        if lowest != np.inf and count_at_most(
-                products[row, chunk:end], sq_norms[chunk:end],
-                lowest + 2.0 * band) == 0:
+        if lowest != np.inf and count_scores(
+                products[row, chunk:end], sq_norms[chunk:end], -np.inf,
+                lowest + 2.0 * band)[1] == 0:
             continue
         for j in range(chunk, end):
             score = product_score(products, sq_norms, row, j)
@@ -225,8 +222,10 @@ def count_closer(products, sq_norms, queries, row, points, start, stop,
         return count
     threshold = radius - sq_norm
     row_products, row_norms = products[row, start:stop], sq_norms[start:stop]
-    count = count_below(row_products, row_norms, threshold - 2.0 * band)
-    if count_at_most(row_products, row_norms, threshold + 2.0 * band) == count:
+    count, at_most = count_scores(row_products, row_norms,
+                                  threshold - 2.0 * band,
+                                  threshold + 2.0 * band)
+    if at_most == count:
         return count  # no score within the band
     for j in range(start, stop):
         score = product_score(products, sq_norms, row, j)
