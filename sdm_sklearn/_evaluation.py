@@ -93,7 +93,18 @@ def _search(index, vectors, logits, max_similarity, n_jobs, self_indices=None):
     return predictions, q, nearest, d_nearest
 
 
-def _search_inputs(index, adaptor, standardized, max_similarity, n_jobs):
+def search_inputs(index, adaptor, standardized, max_similarity, n_jobs):
+    """Logits, predictions, q, nearest point and its distance of inputs.
+
+    Every output of a row depends on that row alone, so the rows may be
+    searched in any groups (the blocks of a dask collection, for one).
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, n_classes)
+    predictions, q, nearest : ndarray of shape (n_samples,), int
+    d_nearest : ndarray of shape (n_samples,)
+    """
     logits = adaptor.logits(standardized)
     vectors = adaptor.search_vectors(standardized, index.projection)
     return (logits,) + _search(index, vectors, logits, max_similarity, n_jobs)
@@ -155,9 +166,29 @@ def evaluate_calibration(index, adaptor, standardized, labels, max_similarity,
     distance_values : list of ndarray
         Sorted d_nearest of the in-distribution points of every class.
     """
-    logits, predictions, q, nearest, d_nearest = _search_inputs(
-        index, adaptor, standardized, max_similarity, n_jobs
+    return calibration_state(
+        search_inputs(index, adaptor, standardized, max_similarity, n_jobs),
+        labels,
     )
+
+
+def calibration_state(searched, labels):
+    """The calibration split's state and eCDFs from its searched rows.
+
+    Parameters
+    ----------
+    searched : tuple
+        Output of :func:`search_inputs` for the calibration rows.
+    labels : ndarray of shape (n_calibration,)
+        Encoded true labels.
+
+    Returns
+    -------
+    state : SplitState
+    distance_values : list of ndarray
+        Sorted d_nearest of the in-distribution points of every class.
+    """
+    logits, predictions, q, nearest, d_nearest = searched
     values = class_distance_values(d_nearest, labels, q, logits.shape[1])
     d = distance_quantile(d_nearest, values)
     return SplitState(logits, predictions, q, nearest, d_nearest, d), values
@@ -181,7 +212,7 @@ def evaluate_queries(index, adaptor, standardized, max_similarity,
     -------
     state : SplitState
     """
-    logits, predictions, q, nearest, d_nearest = _search_inputs(
+    logits, predictions, q, nearest, d_nearest = search_inputs(
         index, adaptor, standardized, max_similarity, n_jobs
     )
     d = distance_quantile(d_nearest, distance_values)
