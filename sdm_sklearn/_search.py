@@ -7,7 +7,8 @@ imports the backends downward. The exact backend is imported with the
 package; the others (:mod:`sdm_sklearn._faiss`, :mod:`sdm_sklearn._nndescent`,
 :mod:`sdm_sklearn._dask_support`) when chosen, since they import numba and
 their optional dependencies (faiss, pynndescent, distributed), which
-``import sdm_sklearn`` must not.
+``import sdm_sklearn`` must not; so is :mod:`sdm_sklearn._dask_faiss`
+(``search="dask-faiss"``: FAISS cells in the shards of the Dask backend).
 """
 
 import importlib.util
@@ -39,12 +40,12 @@ def resolve_search(search, n_support):
 
     Parameters
     ----------
-    search : {"auto", "exact", "faiss", "approximate", "dask"}
+    search : {"auto", "exact", "faiss", "approximate", "dask", "dask-faiss"}
     n_support : int
 
     Returns
     -------
-    resolved : {"exact", "faiss", "approximate", "dask"}
+    resolved : {"exact", "faiss", "approximate", "dask", "dask-faiss"}
         "auto" is the first backend of ``APPROXIMATE_BACKENDS`` that is
         installed and whose size ``n_support`` reaches ("faiss" from 30,000
         points, "approximate" from 50,000), else "exact".
@@ -53,10 +54,20 @@ def resolve_search(search, n_support):
     ------
     ImportError
         For "faiss" without faiss, "approximate" without pynndescent, "dask"
-        without distributed.
+        without distributed, "dask-faiss" without either of faiss and
+        distributed.
     RuntimeError
-        For "dask" without a running ``distributed`` client.
+        For "dask" and "dask-faiss" without a running ``distributed``
+        client.
     """
+    if search == "dask-faiss":
+        for part in ("faiss", "dask"):  # the needs of both, in their words
+            try:
+                resolve_search(part, n_support)
+            except (ImportError, RuntimeError) as error:
+                raise type(error)(str(error).replace(
+                    f'search="{part}"', f'search="{search}"')) from None
+        return search
     if search == "dask":
         if importlib.util.find_spec("distributed") is None:
             raise ImportError(
@@ -101,8 +112,9 @@ TRAINING_PROBES = 32
 def keeps_training_index(resolved):
     """Whether the fitted model keeps the index that training built.
 
-    True for the exact and dask backends; the approximate ones get an index
-    of their own (see :func:`training_factory`).
+    True for the exact and dask backends; the approximate ones ("faiss",
+    "approximate", "dask-faiss") get an index of their own (see
+    :func:`training_factory`).
     """
     return resolved in ("exact", "dask")
 
@@ -115,12 +127,13 @@ def training_factory(resolved, seed):
     - "faiss": FAISS cells probing ``TRAINING_PROBES`` cells per query,
       rebuilt after every epoch (a k-means on a small sample, cheap next to
       the searches it speeds up: ``benchmarks/README.md``, "Fit at scale");
+    - "dask-faiss": the same cells and probes, in the shards of a cluster;
     - "approximate": exact search, since pynndescent's graph would take far
       longer to rebuild after every epoch than the epoch's exact searches.
 
     Parameters
     ----------
-    resolved : {"exact", "faiss", "approximate", "dask"}
+    resolved : {"exact", "faiss", "approximate", "dask", "dask-faiss"}
         Output of :func:`resolve_search`.
     seed : int
         Seed of the FAISS cells (the fitted model's index gets the same
@@ -129,7 +142,7 @@ def training_factory(resolved, seed):
     if resolved == "approximate":
         return ExactSupport
     factory = support_factory(resolved, seed)
-    if resolved == "faiss":
+    if resolved in ("faiss", "dask-faiss"):
         return partial(factory, n_probe=TRAINING_PROBES)
     return factory
 
@@ -142,7 +155,7 @@ def support_factory(resolved, seed):
 
     Parameters
     ----------
-    resolved : {"exact", "faiss", "approximate", "dask"}
+    resolved : {"exact", "faiss", "approximate", "dask", "dask-faiss"}
         Output of :func:`resolve_search`.
     seed : int
         Seed of the approximate index.
@@ -153,7 +166,9 @@ def support_factory(resolved, seed):
         from ._dask_support import DaskSupport
 
         return DaskSupport
-    if resolved == "faiss":
+    if resolved == "dask-faiss":
+        from ._dask_faiss import DaskFaissSupport as backend
+    elif resolved == "faiss":
         from ._faiss import FaissSupport as backend
     else:
         from ._nndescent import NNDescentSupport as backend
