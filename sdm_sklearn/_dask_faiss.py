@@ -22,11 +22,11 @@ itself, second round included. A shard computes its part in one scan of
 its probed cells in the common case, with the kernels of the FAISS backend
 (:func:`~sdm_sklearn._faiss_kernels.scan_cell`): the nearest bad point and
 a heap of the ``HEAP_SIZE`` good points that may be closer, whose
-canonical distances are the run when the heap did not fill up. A query
-whose heap filled up is scanned again: every probed cell's run is counted
-(:func:`~sdm_sklearn._faiss_kernels.count_cell`) and its ends taken with
-the kernel of the exact shards (:func:`~sdm_sklearn._shard_kernels.good_runs`),
-and the cells' ends merged.
+canonical distances are the run unless the heap filled up with points
+that may be closer. A query whose heap did is scanned again: every probed
+cell's run is counted (:func:`~sdm_sklearn._faiss_kernels.count_cell`) and
+its ends taken with the kernel of the exact shards
+(:func:`~sdm_sklearn._shard_kernels.good_runs`), and the cells' ends merged.
 
 Every comparison is decided on canonical distances, so the answers equal
 those of ``FaissSupport(vectors, good_labels, random_state=seed)`` bit for
@@ -56,7 +56,7 @@ from ._exact import as_search_array, rank_candidates
 from ._faiss import FaissSupport
 from ._faiss_kernels import count_cell, scan_cell
 from ._shard_kernels import good_runs
-from ._similarity import pair_squared_distances
+from ._similarity import pair_squared_distances, row_bands
 
 # The cells of a support set saved to a directory, next to its shards:
 # the centroids (float32) and the cells probed per query
@@ -138,8 +138,9 @@ class CellIndex(FaissSupport):
         bad, good : ndarray of shape (n_rows,)
             Canonical squared distances to the nearest point that is not
             good and to the nearest good point (``inf`` for none; also, for
-            a heap that did not fill up, where no good point is closer than
-            the bad one: such a point is never the nearest over all shards).
+            a row whose heap held its whole run, where no good point is
+            closer than the bad one: such a point is never the nearest over
+            all shards).
         bad_position, good_position : ndarray of shape (n_rows,), int64
             Their sorted positions (``-1``: none).
         counts, low_lengths, high_lengths : ndarray of shape (n_rows,), int64
@@ -162,12 +163,21 @@ class CellIndex(FaissSupport):
                       bad_position, heap, heap_items, heap_size)
 
         self._visit_cells(queries32, probes, np.arange(n_rows), scan)
-        # a heap that did not fill up holds every good point that may be
-        # closer than the bad one: the run is its members canonically closer
-        held = np.flatnonzero(heap_size < self.HEAP_SIZE)
+        # scores above the limit belong to points further than the bad one
+        # (one band more than score_limit: |u|^2 summed by numpy here)
+        bands = np.empty(n_rows)
+        row_bands(queries32, self.max_norm, bands)
+        as64 = queries32.astype(np.float64)
+        limit = bad - np.einsum("ij,ij->i", as64, as64) + 3.0 * bands
+        # a heap that did not fill up, or whose largest score is above the
+        # limit, holds every good point that may be closer than the bad
+        # one: the run is those of its members canonically closer
+        held = np.flatnonzero((heap_size < self.HEAP_SIZE) | (heap[:, 0] > limit))
         owners = np.repeat(held, heap_size[held])
         slots = np.arange(len(owners)) - np.repeat(
             np.cumsum(heap_size[held]) - heap_size[held], heap_size[held])
+        near = heap[owners, slots] <= limit[owners]
+        owners, slots = owners[near], slots[near]
         positions = heap_items[owners, slots]
         distances = np.empty(len(owners))
         pair_squared_distances(queries32, owners, points, positions, distances)
@@ -201,7 +211,7 @@ class CellIndex(FaissSupport):
             parts.append((np.repeat(cell_rows, low_lengths), low))
             parts.append((np.repeat(cell_rows, high_lengths), high))
 
-        full = np.flatnonzero(heap_size == self.HEAP_SIZE)
+        full = np.setdiff1d(np.arange(n_rows), held)
         if len(full):
             self._count_cells(queries32, probes, full, predictions, skipped,
                               bad, counts, good, good_position, then=ends)
