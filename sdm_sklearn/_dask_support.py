@@ -279,6 +279,14 @@ def _new_shard(vectors, good_labels, indices):
     return _Shard(ExactSupport(vectors, good_labels), indices)
 
 
+def _shard_of_parts(start, *parts):
+    """A shard of consecutive parts (see ``DaskSupport.from_parts``)."""
+    vectors = np.concatenate([part[0] for part in parts])
+    good_labels = np.concatenate([part[1] for part in parts])
+    return _new_shard(vectors, good_labels,
+                      np.arange(start, start + len(vectors), dtype=np.int64))
+
+
 def _call_shard(shard, method, *args):
     return getattr(shard, method)(*args)
 
@@ -404,6 +412,52 @@ class DaskSupport:
         self._state = (shards, homes, np.diff(bounds), vectors.shape[1],
                        int(block_bytes))
         self._by_reference = False
+
+    @classmethod
+    def from_parts(cls, parts, sizes, n_dims, *, client, block_bytes=None):
+        """A support set whose shards are built on the workers from parts.
+
+        Parameters
+        ----------
+        parts : list of Future
+            Consecutive runs of the support points, in their order: each
+            gives a tuple whose first two items are the run's search
+            vectors (float32) and good classes. The shards are tasks on
+            them, so a shard lost with its worker is rebuilt from the
+            parts' lineage; the caller may release them.
+        sizes : list of int
+            Points of every part.
+        n_dims : int
+            Dimensions of the search vectors.
+        client : distributed.Client
+        block_bytes : int, default=None
+            As for :class:`~sdm_sklearn._exact.ExactSupport`.
+
+        Returns
+        -------
+        support : DaskSupport
+            With as many shards as the client's cluster has worker threads
+            (fewer for few points or parts), each a contiguous group of
+            parts, groups balanced by their points.
+        """
+        if block_bytes is None:
+            block_bytes = default_block_bytes(n_dims)
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        workers = _worker_slots(client)
+        n_shards = max(1, min(len(workers), int(starts[-1]) // MIN_SHARD_POINTS,
+                              len(parts)))
+        # each shard ends at the part boundary nearest to a balanced cut
+        targets = _shard_bounds(int(starts[-1]), n_shards)
+        cuts = np.unique(np.abs(starts[:, None] - targets).argmin(axis=0))
+        cuts = np.union1d(cuts, [0, len(parts)])
+        homes = [workers[k] for k in range(len(cuts) - 1)]
+        shards = [
+            _submit(client, home, _shard_of_parts, int(starts[lo]),
+                    *parts[lo:hi])
+            for lo, hi, home in zip(cuts[:-1], cuts[1:], homes, strict=True)
+        ]
+        return cls._from_state((shards, homes, np.diff(starts[cuts]),
+                                int(n_dims), int(block_bytes)))
 
     @classmethod
     def _from_state(cls, state, by_reference=False):

@@ -50,3 +50,33 @@ def stratified_split(y, calibration_size, rng):
         calibration.append(members[:n_calibration])
         support.append(members[n_calibration:])
     return np.sort(np.concatenate(support)), np.sort(np.concatenate(calibration))
+
+
+def stratified_subset(labels, size, min_per_class, rng):
+    """About ``size`` of the rows, each class in proportion to its count.
+
+    Class ``c`` with ``n_c`` rows gives ``max(round(size * n_c / n),
+    min(n_c, min_per_class))`` of them, drawn without replacement.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n,)
+        Encoded labels.
+    size : int
+    min_per_class : int
+    rng : numpy.random.Generator
+        Used only when a subset is drawn.
+
+    Returns
+    -------
+    rows : ndarray of int or None
+        Sorted positions; None when ``n <= size`` (every row).
+    """
+    if len(labels) <= size:
+        return None
+    counts = np.bincount(labels)
+    wanted = np.maximum(np.round(size * counts / len(labels)),
+                        np.minimum(counts, min_per_class))
+    rows = [rng.choice(np.flatnonzero(labels == c), int(k), replace=False)
+            for c, k in enumerate(wanted.astype(int))]
+    return np.sort(np.concatenate(rows))

@@ -49,6 +49,7 @@ from sklearn.utils import check_random_state
 
 from ._adaptor import ExemplarAdaptor, fit_standardizer
 from ._calibration import as_printed
+from ._dask_fit import is_on_cluster
 from ._evaluation import (
     balanced_loss,
     evaluate_calibration,
@@ -69,7 +70,7 @@ from ._search import (
     support_factory,
     training_factory,
 )
-from ._splitting import calibration_counts, stratified_split
+from ._splitting import calibration_counts, stratified_split, stratified_subset
 
 # n_epochs="auto": about this many mini-batch steps per iteration, within
 # these bounds on the number of epochs. With the default warm-up of half the
@@ -199,17 +200,11 @@ def selection_rows(labels, rng):
     -------
     rows : ndarray of int or None
         None when every calibration point scores the epochs. Otherwise
-        about ``SELECTION_ROWS`` rows: each class in proportion to its size,
-        and at least ``min(its size, MIN_SELECTION_ROWS_PER_CLASS)``.
+        about ``SELECTION_ROWS`` rows (see
+        :func:`~sdm_sklearn._splitting.stratified_subset`).
     """
-    if len(labels) <= SELECTION_ROWS:
-        return None
-    counts = np.bincount(labels)
-    wanted = np.maximum(np.round(SELECTION_ROWS * counts / len(labels)),
-                        np.minimum(counts, MIN_SELECTION_ROWS_PER_CLASS))
-    rows = [rng.choice(np.flatnonzero(labels == c), int(k), replace=False)
-            for c, k in enumerate(wanted.astype(int))]
-    return np.sort(np.concatenate(rows))
+    return stratified_subset(labels, SELECTION_ROWS, MIN_SELECTION_ROWS_PER_CLASS,
+                             rng)
 
 
 class Progress:
@@ -245,23 +240,49 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class _StandardizedSplit:
-    """Both sides of a split, standardized, with their encoded labels."""
+class _PendingSplit:
+    """A split held in memory for the kept epoch's final calibration.
+
+    ``support`` is standardized; ``calibration`` holds the raw features
+    (standardized when :meth:`calibrate` needs them).
+    """
 
     support: np.ndarray
     support_labels: np.ndarray
-    calibration: np.ndarray
+    calibration: object
     calibration_labels: np.ndarray
+
+    def calibrate(self, adaptor, index, factory, max_similarity, n_jobs):
+        """The index of the fitted model and the calibration split's state.
+
+        ``factory`` builds the fitted model's index (None: ``index``, the
+        one training built, is that one).
+
+        Returns
+        -------
+        index : SupportIndex
+        state : SplitState
+        distance_values : list of ndarray
+        """
+        if factory is not None:
+            index = index_support(adaptor, self.support, self.support_labels,
+                                  factory)[0]
+        state, values = evaluate_calibration(
+            index, adaptor, adaptor.standardize(self.calibration),
+            self.calibration_labels, max_similarity, n_jobs,
+        )
+        return index, state, values
 
 
 @dataclass
 class _EpochState:
     """The state of the best epoch so far of one iteration.
 
-    ``pending`` holds the standardized split when the state is not final
-    yet: when the epochs were scored on a subset of the calibration split,
-    or when the fitted model searches with another backend than training
-    did (see :func:`_finish`).
+    ``pending`` holds the split when the state is not final yet: when the
+    epochs were scored on a subset of the calibration split, when the
+    fitted model searches with another backend than training did, or when
+    training saw a sample of a split that lives on a cluster (see
+    :func:`_finish`).
     """
 
     adaptor: ExemplarAdaptor
@@ -269,7 +290,7 @@ class _EpochState:
     index: object
     calibration: object
     distance_values: list
-    pending: _StandardizedSplit = None
+    pending: object = None
 
 
 def _finish(state, max_similarity, n_jobs, factory):
@@ -280,13 +301,9 @@ def _finish(state, max_similarity, n_jobs, factory):
     """
     if state.pending is None:
         return state
-    split = state.pending
-    if factory is not None:
-        state.index = index_support(state.adaptor, split.support,
-                                    split.support_labels, factory)[0]
-    state.calibration, state.distance_values = evaluate_calibration(
-        state.index, state.adaptor, split.calibration,
-        split.calibration_labels, max_similarity, n_jobs,
+    state.index, state.calibration, state.distance_values = (
+        state.pending.calibrate(state.adaptor, state.index, factory,
+                                max_similarity, n_jobs)
     )
     state.pending = None
     return state
@@ -295,12 +312,14 @@ def _finish(state, max_similarity, n_jobs, factory):
 def _train_iteration(support_features, support_labels, calibration_features,
                      calibration_labels, *, n_classes, config, n_epochs,
                      max_similarity, factory, rng, progress, iteration,
-                     final_index=False, support_weight=None,
-                     calibration_weight=None):
+                     final_index=False, final_split=None,
+                     support_weight=None, calibration_weight=None):
     """Train one adaptor on a split; the losses and its best epoch's state.
 
     ``final_index``: the fitted model will search with another backend than
     ``factory``, so the state keeps what :func:`_finish` needs.
+    ``final_split``: that split, when it is not the one given here (a split
+    on a cluster, of which ``support_features`` is a sample).
     ``support_weight`` (of mean 1) weights the training loss,
     ``calibration_weight`` the balanced loss that chooses the epoch.
     """
@@ -308,18 +327,18 @@ def _train_iteration(support_features, support_labels, calibration_features,
     adaptor = ExemplarAdaptor(location, scale, config.n_exemplar_dims,
                               n_classes, rng)
     support_std = adaptor.standardize(support_features)
-    calibration_std = adaptor.standardize(calibration_features)
     optimizer_state = adaptor.new_optimizer_state()
     rounds = epoch_rows(n_epochs, len(support_labels), rng,
                         automatic=config.n_epochs == "auto")
     scoring = selection_rows(calibration_labels, rng)
-    scoring_std, scoring_labels = calibration_std, calibration_labels
+    scoring_features, scoring_labels = calibration_features, calibration_labels
     scoring_weight = calibration_weight
     if scoring is not None:
-        scoring_std = calibration_std[scoring]
+        scoring_features = calibration_features[scoring]
         scoring_labels = calibration_labels[scoring]
         if calibration_weight is not None:
             scoring_weight = calibration_weight[scoring]
+    scoring_std = adaptor.standardize(scoring_features)
     q = np.full(len(support_labels), np.e - 2.0)
     d = np.ones(len(support_labels))
     n_warmup = warmup_epochs(config.warmup_fraction, n_epochs)
@@ -361,9 +380,11 @@ def _train_iteration(support_features, support_labels, calibration_features,
                 q, d = support_state.q, support_state.d
             else:
                 q[following], d[following] = support_state.q, support_state.d
-    if scoring is not None or final_index:
-        best.pending = _StandardizedSplit(support_std, support_labels,
-                                          calibration_std, calibration_labels)
+    if final_split is not None:
+        best.pending = final_split
+    elif scoring is not None or final_index:
+        best.pending = _PendingSplit(support_std, support_labels,
+                                     calibration_features, calibration_labels)
     progress.iteration(iteration, best.epoch, losses[best.epoch])
     return losses, best
 
@@ -385,13 +406,21 @@ def shares_split(estimator, share_split):
 
 @dataclass(frozen=True)
 class _IterationSplit:
-    """A support/calibration split with its producer and raw features."""
+    """A support/calibration split with its producer and raw features.
+
+    ``training_rows`` are the positions in the support split of the rows
+    in ``support_features`` (None: all of them); ``final`` is the whole
+    split when it lives on a cluster (see
+    :meth:`sdm_sklearn._dask_fit.ClusterFeatures.split`).
+    """
 
     support_index: np.ndarray
     calibration_index: np.ndarray
     producer: object
     support_features: object
     calibration_features: object
+    training_rows: np.ndarray = None
+    final: object = None
 
     @classmethod
     def draw(cls, estimator, X, y, y_encoded, config, append, rng, seed,
@@ -400,6 +429,12 @@ class _IterationSplit:
         support_index, calibration_index = stratified_split(
             y_encoded, config.calibration_size, rng
         )
+        if is_on_cluster(X):
+            training_rows, support_features, calibration_features, final = (
+                X.split(support_index, calibration_index, y_encoded, seed))
+            return cls(support_index, calibration_index, X.producer,
+                       support_features, calibration_features, training_rows,
+                       final)
         producer, support_features, calibration_features = split_features(
             estimator, X, y, support_index, calibration_index,
             response_method=config.response_method,
@@ -449,7 +484,9 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
 
     Parameters
     ----------
-    X : validated features, or the producer's input
+    X : validated features, the producer's input, or ClusterFeatures
+        (the features of rows that stay on a cluster: the adaptor trains on
+        a sample of each support split, see :mod:`sdm_sklearn._dask_fit`)
     y : ndarray of shape (n_samples,)
         Labels as given (passed to a producer's ``fit_transform``).
     y_encoded : ndarray of shape (n_samples,)
@@ -484,9 +521,10 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     search = resolve_search(config.search, n_support)
     keeps_index = keeps_training_index(search)
     progress = Progress(verbose, config.n_iterations, n_epochs)
-    append = resolve_append(config.append_features, X)
+    append = False if is_on_cluster(X) else resolve_append(
+        config.append_features, X)
     frozen = None
-    if is_frozen(estimator):
+    if is_frozen(estimator) and not is_on_cluster(X):
         producer = frozen_producer(estimator, config.response_method, append, X)
         frozen = (producer, produce(producer, X))
 
@@ -507,14 +545,16 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         cap = config.max_similarity
         if cap is None:
             cap = int(np.bincount(support_labels).max())
+        trained = (split.support_index if split.training_rows is None
+                   else split.support_index[split.training_rows])
         losses[iteration], state = _train_iteration(
-            split.support_features, support_labels, split.calibration_features,
-            y_encoded[split.calibration_index], n_classes=len(classes),
-            config=config, n_epochs=n_epochs, max_similarity=cap,
-            factory=training_factory(search, seed), rng=rng,
-            progress=progress, iteration=iteration,
-            final_index=not keeps_index,
-            support_weight=support_weights(sample_weight, split.support_index),
+            split.support_features, y_encoded[trained],
+            split.calibration_features, y_encoded[split.calibration_index],
+            n_classes=len(classes), config=config, n_epochs=n_epochs,
+            max_similarity=cap, factory=training_factory(search, seed),
+            rng=rng, progress=progress, iteration=iteration,
+            final_index=not keeps_index, final_split=split.final,
+            support_weight=support_weights(sample_weight, trained),
             calibration_weight=None if sample_weight is None
             else sample_weight[split.calibration_index],
         )

@@ -40,6 +40,7 @@ from ._dask_collections import (
     load_from_directory,
     save_to_directory,
 )
+from ._dask_fit import ClusterFeatures, fits_on_cluster
 from ._features import (
     fitted_estimator,
     is_frozen,
@@ -281,7 +282,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         Standardize each feature with statistics of the support split, or
         all entries with one scalar mean and standard deviation (the
         reference's choice for language-model embeddings).
-    search : {"auto", "exact", "faiss", "approximate", "dask"}, default="auto"
+    search : {"auto", "exact", "faiss", "approximate", "dask", "dask-faiss"}, \
+            default="auto"
         Nearest-neighbour search over the support set. "exact" uses blocked
         float32 BLAS products. "faiss" cuts the support set into k-means
         cells (FAISS, optional dependency, ``pip install faiss-cpu``) and
@@ -300,10 +302,15 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         fit raises without a client) and gives exactly the answers of
         "exact"; a model pickled while the client runs searches exactly in
         memory, without a cluster (up to a size: see :meth:`save`, which
-        stores the shards apart and loads them onto a cluster). With
-        "faiss", the per-epoch searches of training probe 32 cells (their q
-        only weigh and score the epochs); with "approximate" they are
-        exact. Either way the kept epoch is
+        stores the shards apart and loads them onto a cluster).
+        "dask-faiss" is "faiss" sharded over the running client's workers:
+        the same k-means cells (trained in this process), every shard
+        arranging its points in them, and answers equal to those of
+        "faiss" bit for bit whatever the number of workers; a model pickled
+        while the client runs searches with "faiss" in memory. With
+        "faiss" or "dask-faiss", the per-epoch searches of training probe
+        32 cells (their q only weigh and score the epochs); with
+        "approximate" they are exact. Either way the kept epoch is
         calibrated with the fitted model's own index. ``search_`` records
         the choice.
     conservative : bool, default=False
@@ -401,7 +408,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         chose the region, so their admitted accuracy is in-sample).
     rejection_label_ : object
         The rejection marker in use.
-    search_ : {"exact", "faiss", "approximate", "dask"}
+    search_ : {"exact", "faiss", "approximate", "dask", "dask-faiss"}
         What ``search`` resolved to.
     n_epochs_ : int
         The number of epochs run per iteration.
@@ -478,7 +485,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ],
         "standardize": [StrOptions({"feature", "global"})],
         "search": [
-            StrOptions({"auto", "exact", "faiss", "approximate", "dask"})
+            StrOptions({"auto", "exact", "faiss", "approximate", "dask",
+                        "dask-faiss"})
         ],
         "conservative": ["boolean"],
         "ensemble": ["boolean"],
@@ -552,12 +560,17 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), or producer input
             Training inputs: the features, or whatever ``estimator`` takes.
-            A dask array, DataFrame or Series (here or in ``y``,
-            ``sample_weight``, ``ids``) is computed into this process first
-            (on the running client's cluster, if any) and the fit is the
-            in-memory fit on the same rows: the data must fit in the
-            client's memory (``search="dask"`` then shards the support set
-            over the cluster).
+            With ``search="dask"``, a dask array or DataFrame stays on the
+            running client's cluster when ``estimator`` is None or a
+            FrozenEstimator of a transformer: the adaptor trains on a sample
+            of at most 100,000 support points gathered here, the support
+            set's shards are built on the workers from ``X``'s blocks, and
+            the calibration split is searched there; with at most that many
+            support points the fit equals the in-memory fit bit for bit
+            (see :ref:`scaling`). Otherwise a dask collection (here or in
+            ``y``, ``sample_weight``, ``ids``, which always come here) is
+            computed into this process first and the fit is the in-memory
+            fit on the same rows.
         y : array-like of shape (n_samples,)
             Class labels (integers, booleans or strings).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -594,24 +607,50 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.update(previous_state)
             raise
 
+    def _forget_input_names(self):
+        for name in ("n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
+
+    def _cluster_features(self, X, ids, n_labels):
+        """Features of a dask collection that stays on the cluster, and ids.
+
+        The first rows are validated here (width, dtypes, feature names);
+        every block is checked on the workers when it is computed.
+        """
+        check = None
+        if self.estimator is None:
+            check = functools.partial(validate_data, self,
+                                      dtype=[np.float64, np.float32],
+                                      ensure_min_samples=0)
+        else:
+            self._forget_input_names()
+        features = ClusterFeatures(X, self.estimator, check)
+        check_consistent_length(np.empty(len(features)), np.empty(n_labels))
+        if ids is None:
+            return features, features.default_ids()
+        return features, as_ids(ids, len(features))
+
     def _fit(self, X, y, ids, sample_weight):
         self._alpha_levels()  # validates alpha_levels before any work
-        X, y, ids, sample_weight = computed(X, y, ids, sample_weight)
-        ids = default_ids(X) if ids is None else as_ids(ids, _num_samples(X))
-        if self.estimator is None:
-            X, y = validate_data(
-                self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
-                ensure_min_samples=2,
-            )
+        if fits_on_cluster(X, self.estimator, self.search):
+            y, ids, sample_weight = computed(y, ids, sample_weight)
+            X, ids = self._cluster_features(X, ids, len(y))
         else:
-            X, y = indexable(X, y)
-            for name in ("n_features_in_", "feature_names_in_"):
-                self.__dict__.pop(name, None)
-            if _num_samples(X) == 0:
-                raise ValueError(
-                    "Found array with 0 sample(s) while a minimum of 2 is "
-                    "required by SDMClassifier."
+            X, y, ids, sample_weight = computed(X, y, ids, sample_weight)
+            ids = default_ids(X) if ids is None else as_ids(ids, _num_samples(X))
+            if self.estimator is None:
+                X, y = validate_data(
+                    self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
+                    ensure_min_samples=2,
                 )
+            else:
+                X, y = indexable(X, y)
+                self._forget_input_names()
+                if _num_samples(X) == 0:
+                    raise ValueError(
+                        "Found array with 0 sample(s) while a minimum of 2 is "
+                        "required by SDMClassifier."
+                    )
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if sample_weight is not None:

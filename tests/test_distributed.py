@@ -489,6 +489,106 @@ def test_fit_from_a_dask_frame_with_dask_search(client, blobs):
     _assert_same_fit(got, expected, pd.DataFrame(X_test, columns=COLUMNS))
 
 
+def _on_a_worker(block):
+    """Identity on a worker; raises in this process (a block computed here).
+
+    Blocks without rows (dask's inference of dtypes and metadata) pass.
+    """
+    if len(block):
+        distributed.get_worker()
+    return block
+
+
+def _frozen_pca(X):
+    from sklearn.frozen import FrozenEstimator
+
+    return FrozenEstimator(PCA(n_components=3).fit(X))
+
+
+@pytest.mark.parametrize("kind", [
+    "array",
+    pytest.param("unknown_chunks", marks=pytest.mark.slow),
+    pytest.param("frame", marks=pytest.mark.slow),
+    pytest.param("frozen", marks=pytest.mark.slow),
+])
+def test_a_fit_on_the_cluster_equals_the_in_memory_fit(client, blobs, kind):
+    X, y, X_test = blobs
+    params = dict(search="dask", n_iterations=2)
+    test_input = X_test
+    lazy = da.from_array(X, chunks=64).map_blocks(_on_a_worker, dtype=X.dtype)
+    if kind == "unknown_chunks":
+        lazy = lazy[lazy[:, 0] > -np.inf]
+    if kind == "frame":
+        X = pd.DataFrame(X, columns=COLUMNS, index=np.arange(len(X)) * 3)
+        lazy = dd.from_pandas(X, npartitions=4).map_partitions(
+            _on_a_worker, meta=X.iloc[:0])
+        test_input = pd.DataFrame(X_test, columns=COLUMNS)
+    if kind == "frozen":
+        params["estimator"] = _frozen_pca(X)
+    expected = _fit(X, y, **params)
+    got = _fit(lazy, y, **params)
+    assert type(got._model.index.support) is DaskSupport
+    assert_array_equal(got.calibration_loss_, expected.calibration_loss_)
+    assert_array_equal(got.support_ids_, expected.support_ids_)
+    wanted = _every_output(expected, test_input)
+    for name, values in _every_output(got, test_input).items():
+        assert_same(values, wanted[name])
+    assert_frame_equal(got.calibration_uncertainty_,
+                       expected.calibration_uncertainty_, check_exact=True)
+
+
+@pytest.mark.slow
+def test_a_fit_on_the_cluster_gathers_only_its_training_sample(
+        client, blobs, monkeypatch):
+    from sdm_sklearn import _dask_fit
+
+    X, y, X_test = blobs
+    monkeypatch.setattr(_dask_fit, "TRAINING_ROWS", 120)
+    monkeypatch.setattr(_dask_fit, "MIN_TRAINING_ROWS_PER_CLASS", 10)
+    gathered = []
+    take = _dask_fit.ClusterFeatures.take
+
+    def counting_take(self, rows):
+        gathered.append(len(rows))
+        return take(self, rows)
+
+    monkeypatch.setattr(_dask_fit.ClusterFeatures, "take", counting_take)
+    clf = _fit(da.from_array(X, chunks=50), y, search="dask")
+    n_support = len(clf.support_ids_)
+    n_calibration = len(clf.calibration_ids_)
+    assert n_support + n_calibration == len(X) and n_support > 120
+    # the sample of the support split, and the calibration rows that score
+    # the epochs (all of them: fewer than SELECTION_ROWS)
+    assert sorted(gathered) == [120, n_calibration]
+    assert clf._model.index.support.n_support == n_support
+    # the calibration was searched against the whole support set: a model
+    # gathered into this process finds the same for the calibration rows
+    restored = pickle.loads(pickle.dumps(clf))
+    assert type(restored._model.index.support) is ExactSupport
+    again = restored.predict_uncertainty(X[clf.calibration_ids_])
+    recorded = clf.calibration_uncertainty_
+    for column in ("prediction", "rescaled_similarity", "d_nearest",
+                   "sdm_probability"):
+        assert_array_equal(again[column].to_numpy(),
+                           recorded[column].to_numpy())
+    assert_same(clf.predict_uncertainty(X_test),
+                restored.predict_uncertainty(X_test))
+
+
+def test_a_fit_on_the_cluster_rejects_bad_rows_and_keeps_the_old_model(
+        client, blobs):
+    X, y, X_test = blobs
+    clf = _fit(X, y, search="dask")
+    before = clf.predict_uncertainty(X_test)
+    broken = X.copy()
+    broken[300, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(da.from_array(broken, chunks=100), y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(da.from_array(X, chunks=100), y[:-1])
+    assert_same(clf.predict_uncertainty(X_test), before)
+
+
 def test_add_support_with_dask_search(sharded_model, exact, blobs):
     _, _, X_test = blobs
     labels = np.arange(len(X_test)) % 4  # 3 is outside the classes
@@ -676,3 +776,33 @@ def test_restarted_worker_rebuilds_its_shards(exact, blobs):
         assert_same(sharded.predict_uncertainty(X_test),
                     exact.predict_uncertainty(X_test))
         assert client.who_has([shard])[shard.key]
+
+
+@pytest.mark.slow
+def test_worker_killed_during_a_fit_on_the_cluster_gives_the_same_model(
+        exact, blobs, tmp_path):
+    X, y, X_test = blobs
+    flag = tmp_path / "killed"
+
+    def kill_worker_once(block):
+        """Identity, except that the first block computed kills its worker."""
+        if len(block) and not os.path.exists(flag):
+            flag.write_text(distributed.get_worker().address)
+            os._exit(1)
+        return block
+
+    with _own_cluster() as client:
+        lazy = da.from_array(X, chunks=40).map_blocks(kill_worker_once,
+                                                      dtype=X.dtype)
+        sharded = _fit(lazy, y, search="dask")
+        assert flag.read_text() not in client.nthreads()
+        expected = _every_output(exact, X_test)
+        for name, values in _every_output(sharded, X_test).items():
+            assert_same(values, expected[name])
+        # a shard built from the blocks is rebuilt from their lineage
+        client.wait_for_workers(1, timeout=WAIT_SECONDS)
+        shard = sharded._model.index.support.shards[0]
+        (holder,) = client.who_has([shard])[shard.key]
+        client.restart_workers([holder], timeout=WAIT_SECONDS)
+        assert_same(sharded.predict_uncertainty(X_test),
+                    expected["predict_uncertainty"])
