@@ -207,10 +207,49 @@ def sdm_loss_gradient(z, y, q, d, sample_weight=None):
     -------
     grad : ndarray of shape (n_samples, n_classes)
     """
-    grad = softmax(sdm_scale(q, d)[:, None] * z)
-    grad[np.arange(len(y)), y] -= 1.0
-    scale = d / len(y)
+    return scaled_gradient(z, y, sdm_scale(q, d),
+                           gradient_weights(d, sample_weight))
+
+
+def gradient_weights(d, sample_weight=None):
+    """Row factors of :func:`sdm_loss_gradient`: ``d_n w_n / n_samples``.
+
+    Parameters
+    ----------
+    d : ndarray of shape (n_samples,)
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,)
+    """
+    weights = d / len(d)
     if sample_weight is not None:
-        scale = scale * sample_weight
-    grad *= scale[:, None]
-    return grad
+        weights = weights * sample_weight
+    return weights
+
+
+def scaled_gradient(z, y, scale, weights, out=None):
+    """``weights_n (softmax(scale_n z_n) - onehot(y_n))`` per row.
+
+    :func:`sdm_loss_gradient` with its factors given: ``scale`` from
+    :func:`sdm_scale` and ``weights`` from :func:`gradient_weights`, so that
+    a caller can compute them once for many mini-batches (both are
+    elementwise: a row's factors do not depend on the other rows).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_samples, n_classes)
+    y : ndarray of shape (n_samples,)
+    scale, weights : ndarray of shape (n_samples,)
+    out : ndarray of shape (n_samples, n_classes), default=None
+        Written with the gradient rounded once to its dtype (None: a new
+        float64 array).
+
+    Returns
+    -------
+    grad : ndarray of shape (n_samples, n_classes)
+    """
+    grad = softmax(scale[:, None] * z)
+    grad[np.arange(len(y)), y] -= 1.0
+    return np.multiply(grad, weights[:, None], out=out)

@@ -13,7 +13,7 @@ vectors; exemplars are recovered as ``Q (R h) + b1``.
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from ._activation import sdm_loss_gradient
+from ._activation import gradient_weights, scaled_gradient, sdm_scale
 from ._blocks import row_exact_matmul
 
 # Rows converted to float64 at once by the standardization (bounds the
@@ -268,26 +268,34 @@ class ExemplarAdaptor:
         hidden = np.empty((batch_size, w1.shape[0]), dtype=np.float32)
         back = np.empty_like(hidden)
         logits = np.empty((batch_size, w2.shape[0]), dtype=np.float32)
+        grad_logits = np.empty_like(logits)
         order = rng.permutation(n_samples if rows is None else rows)
+        # the points' factors of the gradient, in the epoch's order
+        labels, distances = y[order], d[order]
+        scale = sdm_scale(q[order], distances)
+        weights = None if sample_weight is None else sample_weight[order]
         for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
+            batch = slice(start, start + batch_size)
+            index = order[batch]
             size = len(index)
             x, h, dh, z = inputs[:size], hidden[:size], back[:size], logits[:size]
+            grad_z = grad_logits[:size]
             np.take(standardized, index, axis=0, out=x)
             np.matmul(x, w1.T, out=h)
             h += b1
             np.matmul(h, w2.T, out=z)
             z += b2
-            grad_z = sdm_loss_gradient(
-                z, y[index], q[index], d[index],
-                None if sample_weight is None else sample_weight[index],
+            scaled_gradient(
+                z, labels[batch], scale[batch],
+                gradient_weights(distances[batch],
+                                 None if weights is None else weights[batch]),
+                out=grad_z,
             )
-            grad_z = grad_z.astype(np.float32)
             np.matmul(grad_z.T, h, out=g_w2)
-            np.sum(grad_z, axis=0, out=g_b2)
+            grad_z.sum(axis=0, out=g_b2)
             np.matmul(grad_z, w2, out=dh)
             np.matmul(dh.T, x, out=g_w1)
-            np.sum(dh, axis=0, out=g_b1)
+            dh.sum(axis=0, out=g_b1)
             optimizer_state.update(self.params, grads, learning_rate)
 
     def new_optimizer_state(self):

@@ -21,7 +21,10 @@ of query rows (never an N x N matrix), followed by the numba kernel, which
 decides every comparison on canonical distances (see
 :mod:`sdm_sklearn._similarity`): a row's answer depends on the row and the
 support set alone, never on the other rows of the call, the BLAS or the
-threads; blocks spread over ``n_jobs`` threads.
+threads; blocks spread over ``n_jobs`` threads. In a search space of at
+most ``SWEEP_DIMS`` dimensions the search reads no products: it sweeps
+the support points sorted along one axis
+(:func:`sdm_sklearn._similarity.sweep_block`), with the same answers.
 
 The other backends (:mod:`sdm_sklearn._faiss`, :mod:`sdm_sklearn._nndescent`,
 :mod:`sdm_sklearn._dask_support`) import this module and the kernel modules
@@ -58,6 +61,14 @@ MAX_BLOCK_ROWS = 1024
 # row, distance, index, order) that rank the candidates of ``nearest``:
 # queries are ranked in groups whose arrays fit in it.
 RANKING_BYTES = 16 * 2**20
+# The sweep's axis (sweep_axis) is measured on this many points, each
+# against this many others, in the slab of its distance to the
+# AXIS_NEIGHBORS-th nearest of them. On the 2-d search vectors of
+# benchmarks/bench_cost.py's tabular fit the widest axis gave slabs of 90
+# points per query, the other 24 (searches 30 % faster).
+AXIS_SAMPLE = 16
+AXIS_POINTS = 256
+AXIS_NEIGHBORS = 8
 
 
 def as_search_array(vectors):
@@ -94,6 +105,35 @@ def block_rows_for(n_support, block_bytes):
     return round_block_rows(
         min(max(block_bytes // per_row, ROW_MULTIPLE), MAX_BLOCK_ROWS)
     )
+
+
+def sweep_axis(vectors):
+    """The axis along which a sweep of ``vectors`` meets the fewest points.
+
+    A query's sweep visits the points whose distance along the axis is
+    within its search radius (:mod:`sdm_sklearn._similarity`). Measured on
+    a fixed sample (``AXIS_SAMPLE`` points evenly spaced in the given order,
+    each against ``AXIS_POINTS`` others, with the distance to the
+    ``AXIS_NEIGHBORS``-th nearest of them as radius), so the axis is a
+    function of the vectors alone; any axis gives the same answers.
+
+    Parameters
+    ----------
+    vectors : ndarray of shape (n_points, n_dims), n_points >= 1
+
+    Returns
+    -------
+    axis : int
+    """
+    def evenly(count):
+        return vectors[:: max(1, len(vectors) // count)][:count].astype(np.float64)
+
+    sample, points = evenly(AXIS_SAMPLE), evenly(AXIS_POINTS)
+    gaps = [np.square(sample[:, axis, None] - points[:, axis])
+            for axis in range(vectors.shape[1])]
+    kth = min(AXIS_NEIGHBORS, len(points) - 1)
+    radii = np.partition(sum(gaps), kth, axis=1)[:, kth, None]
+    return int(np.argmin([np.count_nonzero(gap <= radii) for gap in gaps]))
 
 
 def self_positions(position, self_indices, n_queries):
@@ -240,8 +280,9 @@ class ExactSupport:
     """Support set searched exactly by blocked BLAS products.
 
     The vectors are kept sorted by the class they are good for (see
-    :func:`sdm_sklearn._similarity.similarity_block`); indices going in and
-    out are those of the original order.
+    :func:`sdm_sklearn._similarity.similarity_block`), and within each class
+    along the sweep's axis in a space of at most ``SWEEP_DIMS`` dimensions;
+    indices going in and out are those of the original order.
 
     Parameters
     ----------
@@ -257,18 +298,27 @@ class ExactSupport:
     """
 
     def __init__(self, vectors, good_labels, *, block_bytes=None):
-        from ._similarity import norm_bound
+        from ._similarity import SWEEP_DIMS, norm_bound
 
         vectors = as_search_array(vectors)
         good_labels = np.asarray(good_labels, dtype=np.int64)
         if block_bytes is None:
             block_bytes = default_block_bytes(vectors.shape[1])
         self.block_bytes = block_bytes
-        self.order = np.argsort(good_labels, kind="stable")
+        # the sweep's axis; None: products
+        self.sweep_axis = None
+        if len(vectors) and 0 < vectors.shape[1] <= SWEEP_DIMS:
+            self.sweep_axis = sweep_axis(vectors)
+            self.order = np.lexsort((vectors[:, self.sweep_axis], good_labels))
+        else:
+            self.order = np.argsort(good_labels, kind="stable")
         self.position = np.empty_like(self.order)
         self.position[self.order] = np.arange(len(self.order))
         self.sorted_vectors = np.ascontiguousarray(vectors[self.order])
         self.sorted_good = good_labels[self.order]
+        if self.sweep_axis is not None:
+            self.sweep_keys = self.sorted_vectors[:, self.sweep_axis].astype(
+                np.float64)
         self.sq_norms = np.einsum("ij,ij->i", self.sorted_vectors,
                                   self.sorted_vectors)
         self.max_norm = norm_bound(self.sq_norms, vectors.shape[1])
@@ -404,7 +454,7 @@ class ExactSupport:
         d_nearest : ndarray of shape (n_queries,), float64
             Euclidean distance to it (``inf`` where ``nearest`` is -1).
         """
-        from ._similarity import similarity_block
+        from ._similarity import similarity_block, sweep_block
 
         queries32 = as_search_array(queries)
         n_queries = queries32.shape[0]
@@ -415,18 +465,29 @@ class ExactSupport:
         nearest = np.full(n_queries, -1, dtype=np.int64)
         sq_distances = np.full(n_queries, np.inf)
 
-        def process(start, size, products):
-            stop = start + size
-            positions = np.empty(size, dtype=np.int64)
-            similarity_block(
-                products, self.sq_norms, queries32[start:stop],
-                self.sorted_vectors, self.max_norm, self.order, bounds,
-                predictions[start:stop], skipped[start:stop],
-                int(max_similarity), q[start:stop], positions,
-                sq_distances[start:stop],
-            )
+        def answer(start, stop, kernel, before, between):
+            """Answer the rows ``start:stop`` by ``kernel``, whose other
+            inputs come ``before`` the queries and ``between`` the support
+            points and their original indices."""
+            positions = np.empty(stop - start, dtype=np.int64)
+            kernel(*before, queries32[start:stop], self.sorted_vectors,
+                   *between, self.order, bounds, predictions[start:stop],
+                   skipped[start:stop], int(max_similarity), q[start:stop],
+                   positions, sq_distances[start:stop])
             found = positions >= 0
             nearest[start:stop][found] = self.order[positions[found]]
 
-        self.scan_products(queries32, process, n_jobs=n_jobs)
+        if self.sweep_axis is None:
+            def process(start, size, products):
+                answer(start, start + size, similarity_block,
+                       (products, self.sq_norms), (self.max_norm,))
+
+            self.scan_products(queries32, process, n_jobs=n_jobs)
+        else:
+            def sweep(starts):
+                for start in starts:
+                    answer(start, min(start + self.block_rows, n_queries),
+                           sweep_block, (), (self.sweep_keys, self.sweep_axis))
+
+            for_each_block(sweep, n_queries, self.block_rows, n_jobs)
         return q, nearest, np.sqrt(sq_distances)

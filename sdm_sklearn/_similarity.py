@@ -31,6 +31,18 @@ the canonical distances for any BLAS, batch, shard layout and thread count.
 The support columns are sorted by the class they are good for, so the good
 points of every query form one contiguous range and the inner loops carry no
 data-dependent branch on labels.
+
+**Few dimensions: a sweep instead of products.** In a search space of at
+most ``SWEEP_DIMS`` dimensions (a binary classifier's two responses), a
+product costs as much as the canonical distance itself, and a query's
+answers lie among few points. :func:`sweep_block` then reads no products:
+within each class group the points are sorted along one axis, and a query
+sweeps outward from its own place on the axis. Every term of the canonical
+sum is non-negative and float64 rounding is monotone, so the canonical
+distance is at least the axis's term ``(u_a - s_a)^2`` (the same float64
+operations); that term only grows away from the query's place, so a sweep
+that meets a term beyond a radius has passed every point within it, exactly.
+The answers are those of the canonical distances, as above.
 """
 
 import numpy as np
@@ -47,6 +59,11 @@ BAND_ROUNDINGS = 2.0 * 2.0**-24
 # scanned column by column. Measured on 2,587 support points of 32-d in
 # benchmarks/bench_fit.py's inference table (16 to 128: 32 was fastest).
 SCAN_LANES = 32
+# Search spaces of at most this many dimensions are searched by the sweep
+# (sweep_block). Measured on 1,500 support points in benchmarks/bench_cost.py's
+# tabular fit (a 2-d space, 3 to 4 times faster than the products) and on
+# Gaussian points: 9x at 1-d, 1.1 to 1.7x at 2-d, 0.7 to 1.0x at 3-d.
+SWEEP_DIMS = 2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -170,10 +187,19 @@ def canonical_nearest(products, sq_norms, queries, row, points, original,
             if score == np.inf or score > lowest + 2.0 * band:
                 continue
             lowest = min(lowest, score)
-            distance = squared_distance(queries, row, points, j)
-            if distance < best or (distance == best and (
-                    best_j < 0 or original[j] < original[best_j])):
-                best, best_j = distance, j
+            best, best_j = nearer(squared_distance(queries, row, points, j),
+                                  j, original, best, best_j)
+    return best, best_j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def nearer(distance, column, original, best, best_j):
+    """The nearer of ``column`` (at canonical squared ``distance``) and the
+    nearest so far (``best``, ``best_j``); an exact tie goes to the smallest
+    original index."""
+    if distance < best or (distance == best and (
+            best_j < 0 or original[column] < original[best_j])):
+        return distance, column
     return best, best_j
 
 
@@ -373,3 +399,152 @@ def row_bands(queries, max_norm, out):
     """``out[i]``: the band of :func:`score_band` for every query row."""
     for i in range(queries.shape[0]):
         out[i] = score_band(queries, i, max_norm)[1]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def axis_term(key, keys, column):
+    """The axis's term of the canonical sum: ``(key - keys[column])^2``."""
+    diff = key - keys[column]
+    return diff * diff
+
+
+@njit(cache=True, nogil=True, inline="always")
+def place_of(keys, lo, hi, key):
+    """Where ``key`` belongs in the sorted ``keys[lo:hi]`` (before equals)."""
+    while lo < hi:
+        middle = (lo + hi) // 2
+        if keys[middle] < key:
+            lo = middle + 1
+        else:
+            hi = middle
+    return lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def sweep_nearest(queries, row, points, keys, original, lo, hi, place, key,
+                  skip, best, best_j):
+    """Fold the sorted columns ``lo:hi`` into a canonical nearest point.
+
+    The sweep runs both ways from ``place``, where the query's axis value
+    ``key`` belongs, and stops at the first axis term above the nearest so
+    far (``best``, ``best_j``); ``skip`` is the self-match (``-1``: none).
+    The result is that of :func:`canonical_nearest` over the same columns.
+    """
+    # two loops of constant step: numba compiles a variable step slower
+    for j in range(place, hi):
+        if axis_term(key, keys, j) > best:
+            break
+        best, best_j = nearer_unless(queries, row, points, original, j, skip,
+                                     best, best_j)
+    for j in range(place - 1, lo - 1, -1):
+        if axis_term(key, keys, j) > best:
+            break
+        best, best_j = nearer_unless(queries, row, points, original, j, skip,
+                                     best, best_j)
+    return best, best_j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def nearer_unless(queries, row, points, original, column, skip, best, best_j):
+    """:func:`nearer` for ``column`` unless it is ``skip``."""
+    if column == skip:
+        return best, best_j
+    return nearer(squared_distance(queries, row, points, column), column,
+                  original, best, best_j)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def sweep_closer(queries, row, points, keys, original, lo, hi, place, key,
+                 skip, radius):
+    """The sorted columns ``lo:hi`` canonically closer than ``radius``
+    (squared): how many, and the nearest of them.
+
+    Only the run around ``place`` whose axis terms are below ``radius`` can
+    be closer; ``skip`` (the self-match, ``-1``: none) never is.
+
+    Returns
+    -------
+    count : int
+    best, best_j : float, int
+        Canonical squared distance and column of the nearest of them
+        (``inf``, ``-1``: none).
+    """
+    if radius == np.inf:
+        best, best_j = sweep_nearest(queries, row, points, keys, original, lo,
+                                     hi, place, key, skip, np.inf, -1)
+        return hi - lo - (lo <= skip < hi), best, best_j
+    count, best, best_j = 0, np.inf, -1
+    for j in range(place, hi):
+        if axis_term(key, keys, j) >= radius:
+            break
+        count, best, best_j = count_closer_one(
+            queries, row, points, original, j, skip, radius, count, best,
+            best_j,
+        )
+    for j in range(place - 1, lo - 1, -1):
+        if axis_term(key, keys, j) >= radius:
+            break
+        count, best, best_j = count_closer_one(
+            queries, row, points, original, j, skip, radius, count, best,
+            best_j,
+        )
+    return count, best, best_j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def count_closer_one(queries, row, points, original, column, skip, radius,
+                     count, best, best_j):
+    """Count ``column`` and fold it into the nearest if it is closer than
+    ``radius`` and not ``skip``."""
+    distance = squared_distance(queries, row, points, column)
+    closer = (distance < radius) & (column != skip)
+    # branch on the comparison that is rarely true, not on ``closer``
+    if distance <= best and closer:
+        best, best_j = nearer(distance, column, original, best, best_j)
+    return count + closer, best, best_j
+
+
+@njit(cache=True, nogil=True)
+def sweep_block(queries, points, keys, axis, original, group_bounds,
+                query_predictions, self_positions, max_similarity, q_out,
+                nearest_out, sq_distance_out):
+    """:func:`similarity_block` without products: the sweep along ``axis``.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_rows, n_dims), float32
+    points : ndarray of shape (n_support, n_dims), float32
+        The support points, sorted by good class (as for
+        :func:`similarity_block`) and within each class along ``axis``.
+    keys : ndarray of shape (n_support,), float64
+        ``points[:, axis]``.
+    axis : int
+    original, group_bounds, query_predictions, self_positions, \
+max_similarity, q_out, nearest_out, sq_distance_out
+        As for :func:`similarity_block`, whose outputs these are, with the
+        same tie rules.
+    """
+    n_groups = len(group_bounds) - 1
+    for i in range(queries.shape[0]):
+        key = np.float64(queries[i, axis])
+        own = query_predictions[i] + 1
+        skip = self_positions[i]
+        bad, bad_j = np.inf, -1
+        for group in range(n_groups):
+            if group != own:
+                lo, hi = group_bounds[group], group_bounds[group + 1]
+                bad, bad_j = sweep_nearest(
+                    queries, i, points, keys, original, lo, hi,
+                    place_of(keys, lo, hi, key), key, skip, bad, bad_j,
+                )
+        lo, hi = group_bounds[own], group_bounds[own + 1]
+        count, good, good_j = sweep_closer(
+            queries, i, points, keys, original, lo, hi,
+            place_of(keys, lo, hi, key), key, skip, bad,
+        )
+        # a good point closer than every bad one is the nearest
+        if count > 0:
+            nearest_out[i], sq_distance_out[i] = good_j, good
+        else:
+            nearest_out[i], sq_distance_out[i] = bad_j, bad
+        q_out[i] = min(count, max_similarity)

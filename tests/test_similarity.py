@@ -343,6 +343,102 @@ def test_faiss_ties_are_pessimistic_at_every_position(n_dims):
             assert_array_equal(np.roll(got, -shift), want)
 
 
+# ------------------------------------------------ the sweep (few dimensions)
+
+
+def _tied_float_problem(n_dims, seed):
+    """Float points in few dimensions, full of exact and near ties.
+
+    Twins (once good, once bad), triplets good for one class, points a few
+    float32 steps apart, and queries that are support points (self-matches
+    skipped), near copies of them or anywhere.
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(120, n_dims)).astype(np.float32)
+    near = np.nextafter(base[:40], np.float32(np.inf))
+    support = np.concatenate([base, base[:50], base[50:70], base[50:70], near])
+    good = np.concatenate([
+        rng.integers(-1, 3, size=120), np.full(50, -1),
+        np.full(40, 1), rng.integers(-1, 3, size=40),
+    ]).astype(np.int64)
+    shuffle = rng.permutation(len(support))
+    support, good = support[shuffle], good[shuffle]
+    own = rng.choice(len(support), size=60, replace=False)
+    queries = np.concatenate([
+        support[own], base[:30],
+        (base[30:60] + rng.normal(scale=1e-4, size=(30, n_dims))),
+        rng.normal(size=(30, n_dims)),
+    ]).astype(np.float32)
+    self_indices = np.concatenate([own, np.full(90, -1)])
+    predictions = rng.integers(0, 3, size=len(queries))
+    return support, good, queries, predictions, self_indices
+
+
+@pytest.mark.parametrize("n_dims", [1, 2])
+@pytest.mark.parametrize("cap", [2, 1000])
+def test_sweep_answers_as_the_products_and_the_definition(n_dims, cap):
+    support, good, queries, predictions, self_indices = _tied_float_problem(
+        n_dims, seed=n_dims + cap
+    )
+    index = ExactSupport(support, good)
+    assert index.sweep_axis is not None
+    result = index.search(queries, predictions, cap, self_indices=self_indices)
+    # the products' kernel on the same problem
+    kernel_q, kernel_nearest = kernel_search(support, good, queries,
+                                             predictions, cap, self_indices)
+    assert_array_equal(result[0], kernel_q)
+    assert_array_equal(result[1], kernel_nearest)
+    # the definition: in at most 2 dimensions numpy's float64 sum of the
+    # squares is the canonical distance
+    expected = brute_force_search(support, good, queries, predictions, cap,
+                                  self_indices)
+    for got, want in zip(result, expected, strict=True):
+        assert_array_equal(got, want)
+    assert np.any(expected[0] == 0) and np.any(expected[0] > 1)
+
+
+def test_sweep_answers_the_same_along_every_axis(monkeypatch):
+    import sdm_sklearn._exact as exact
+
+    support, good, queries, predictions, self_indices = _tied_float_problem(
+        2, seed=7
+    )
+    answers = []
+    for axis in (0, 1):
+        monkeypatch.setattr(exact, "sweep_axis", lambda vectors, axis=axis: axis)
+        index = ExactSupport(support, good)
+        assert index.sweep_axis == axis
+        answers.append(index.search(queries, predictions, 1000,
+                                    self_indices=self_indices))
+    for got, want in zip(*answers, strict=True):
+        assert_array_equal(got, want)
+
+
+def test_sweep_in_blocks_and_threads_equals_one_block():
+    support, good, queries, predictions, self_indices = _tied_float_problem(
+        2, seed=3
+    )
+    one = ExactSupport(support, good).search(queries, predictions, 1000,
+                                             self_indices=self_indices)
+    blocked = ExactSupport(support, good, block_bytes=4 * len(support))
+    assert blocked.block_rows == 32
+    for n_jobs in (1, 2):
+        result = blocked.search(queries, predictions, 1000,
+                                self_indices=self_indices, n_jobs=n_jobs)
+        for got, want in zip(result, one, strict=True):
+            assert_array_equal(got, want)
+
+
+def test_sweep_only_in_few_dimensions():
+    from sdm_sklearn._similarity import SWEEP_DIMS
+
+    rng = np.random.default_rng(0)
+    for n_dims in range(1, SWEEP_DIMS + 2):
+        index = ExactSupport(rng.normal(size=(20, n_dims)), np.zeros(20))
+        assert (index.sweep_axis is None) == (n_dims > SWEEP_DIMS)
+    assert ExactSupport(np.empty((0, 2)), np.empty(0)).sweep_axis is None
+
+
 def test_nearest_is_canonical_at_every_position():
     support, good, queries = _twins(100, seed=5)
     index = ExactSupport(support, good)
