@@ -287,8 +287,9 @@ class _CellShard(_Shard):
     """
 
     def with_points(self, vectors, good_labels, indices):
-        return _CellShard(self.support.with_points(vectors, good_labels),
-                          np.concatenate([self.indices, indices]))
+        with single_threaded_blas():  # the new points' nearest cells
+            support = self.support.with_points(vectors, good_labels)
+        return _CellShard(support, np.concatenate([self.indices, indices]))
 
     def cells(self):
         """The centroids and the cells probed per query."""
@@ -352,10 +353,16 @@ class _CellShard(_Shard):
 
 
 def _cell_shard(shard, centroids, n_probe):
-    """The points of an exact shard, arranged in the cells (a task)."""
+    """The points of an exact shard, arranged in the cells (a task).
+
+    One BLAS thread, as every task of the shards: the products that find
+    each point's cell would otherwise spin threads against the other
+    workers'.
+    """
     indices, vectors, good_labels = shard.points()
-    return _CellShard(CellIndex(vectors, good_labels, centroids, n_probe),
-                      indices)
+    with single_threaded_blas():
+        index = CellIndex(vectors, good_labels, centroids, n_probe)
+    return _CellShard(index, indices)
 
 
 def _in_cells(state, centroids, n_probe):
