@@ -136,11 +136,10 @@ class ClusterFeatures:
                                      ).astype(np.int64)
 
     def default_ids(self):
-        """Identifiers of the rows: a DataFrame's index (computed), else
-        their positions."""
+        """A DataFrame's index (computed), else None (the row positions)."""
         if self.is_frame:
             return self.X.index.compute().to_numpy()
-        return np.arange(len(self))
+        return None
 
     @property
     def shape(self):
@@ -176,7 +175,8 @@ class ClusterFeatures:
                 local = (index[lo:hi] - self.starts[k]).astype(np.int32)
                 yield delayed[k], local, slice(lo, hi)
 
-    def split(self, support_index, calibration_index, y_encoded, seed):
+    def split(self, support_index, support_labels, calibration_index,
+              calibration_labels, seed):
         """The rows an iteration trains on, and its split on the cluster.
 
         Returns
@@ -188,7 +188,6 @@ class ClusterFeatures:
         calibration_features : ClusterRows
         final : ClusterSplit
         """
-        support_labels = y_encoded[support_index]
         training_rows = stratified_subset(
             support_labels, TRAINING_ROWS, MIN_TRAINING_ROWS_PER_CLASS,
             np.random.default_rng((int(seed), 1)),
@@ -197,7 +196,7 @@ class ClusterFeatures:
                   else support_index[training_rows])
         calibration = ClusterRows(self, calibration_index)
         final = ClusterSplit(ClusterRows(self, support_index), support_labels,
-                             calibration, y_encoded[calibration_index])
+                             calibration, calibration_labels)
         return training_rows, self.take(sample), calibration, final
 
 

@@ -415,6 +415,7 @@ class _IterationSplit:
     """
 
     support_index: np.ndarray
+    support_labels: np.ndarray
     calibration_index: np.ndarray
     producer: object
     support_features: object
@@ -429,12 +430,14 @@ class _IterationSplit:
         support_index, calibration_index = stratified_split(
             y_encoded, config.calibration_size, rng
         )
+        support_labels = y_encoded[support_index]
         if is_on_cluster(X):
             training_rows, support_features, calibration_features, final = (
-                X.split(support_index, calibration_index, y_encoded, seed))
-            return cls(support_index, calibration_index, X.producer,
-                       support_features, calibration_features, training_rows,
-                       final)
+                X.split(support_index, support_labels, calibration_index,
+                        y_encoded[calibration_index], seed))
+            return cls(support_index, support_labels, calibration_index,
+                       X.producer, support_features, calibration_features,
+                       training_rows, final)
         producer, support_features, calibration_features = split_features(
             estimator, X, y, support_index, calibration_index,
             response_method=config.response_method,
@@ -442,7 +445,7 @@ class _IterationSplit:
             sample_weight=None if sample_weight is None
             else sample_weight[support_index],
         )
-        return cls(support_index, calibration_index, producer,
+        return cls(support_index, support_labels, calibration_index, producer,
                    support_features, calibration_features)
 
 
@@ -492,8 +495,9 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     y_encoded : ndarray of shape (n_samples,)
         Labels encoded as ``0 .. n_classes - 1``.
     classes : ndarray of shape (n_classes,)
-    ids : ndarray of shape (n_samples,)
-        Identifiers of the rows.
+    ids : ndarray of shape (n_samples,) or None
+        Identifiers of the rows (None: their positions, which the model
+        then shares with the split's indices).
     estimator : None, transformer, Pipeline or FrozenEstimator
     config : TrainingConfig
     alpha : float
@@ -541,14 +545,14 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
                 shared = split
         else:
             split = shared
-        support_labels = y_encoded[split.support_index]
         cap = config.max_similarity
         if cap is None:
-            cap = int(np.bincount(support_labels).max())
-        trained = (split.support_index if split.training_rows is None
-                   else split.support_index[split.training_rows])
+            cap = int(np.bincount(split.support_labels).max())
+        rows = split.training_rows
+        trained = split.support_index if rows is None else split.support_index[rows]
         losses[iteration], state = _train_iteration(
-            split.support_features, y_encoded[trained],
+            split.support_features,
+            split.support_labels if rows is None else split.support_labels[rows],
             split.calibration_features, y_encoded[split.calibration_index],
             n_classes=len(classes), config=config, n_epochs=n_epochs,
             max_similarity=cap, factory=training_factory(search, seed),
@@ -559,6 +563,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             else sample_weight[split.calibration_index],
         )
         candidate = _Candidate(iteration, state, split, cap, seed)
+        del split, trained  # a candidate that is not kept frees its split
         if best is None or losses[iteration, state.epoch] <= (
             losses[best.iteration, best.state.epoch]
         ):
@@ -574,12 +579,14 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
                         final_factory)
         return calibrated_model(
             classes=classes, producer=split.producer, adaptor=state.adaptor,
-            index=state.index, support_labels=y_encoded[split.support_index],
-            support_ids=ids[split.support_index],
+            index=state.index, support_labels=split.support_labels,
+            support_ids=split.support_index if ids is None
+            else ids[split.support_index],
             max_similarity=candidate.cap, state=state.calibration,
             distance_values=state.distance_values,
             calibration_labels=y_encoded[split.calibration_index],
-            calibration_ids=ids[split.calibration_index], alpha=alpha,
+            calibration_ids=split.calibration_index if ids is None
+            else ids[split.calibration_index], alpha=alpha,
             confidence=confidence, n_seen=len(y_encoded),
         )
 

@@ -637,7 +637,11 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             X, ids = self._cluster_features(X, ids, len(y))
         else:
             X, y, ids, sample_weight = computed(X, y, ids, sample_weight)
-            ids = default_ids(X) if ids is None else as_ids(ids, _num_samples(X))
+            if ids is not None:
+                ids = as_ids(ids, _num_samples(X))
+            elif input_index(X) is not None:
+                ids = default_ids(X)
+            # else None: the row positions (the model shares the split's)
             if self.estimator is None:
                 X, y = validate_data(
                     self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
