@@ -10,7 +10,11 @@ mispredicted; ``_common.search_space_problem``), support sets of
 * ``dask-faiss``: ``DaskFaissSupport``, FAISS cells in every shard
   (``search="dask-faiss"``, the fitted model's 56 probes);
 
-and in this process, as a control, ``FaissSupport`` (``search="faiss"``)
+and the same ``dask-faiss`` on a second such cluster whose workers start
+without distributed's ``MALLOC_TRIM_THRESHOLD_=65536`` (its default
+``distributed.nanny.pre-spawn-environ``), under which every large array a
+worker allocates is a fresh mapping, first touched page by page; and in
+this process, as a control, ``FaissSupport`` (``search="faiss"``)
 with ``n_jobs=1`` and ``n_jobs=2``, one BLAS thread a block. The first
 ``N_SAMPLE`` queries are searched by all; the exact sharded answers are
 the reference of q agreement (they equal ``ExactSupport``'s bit for bit),
@@ -24,10 +28,12 @@ Run ``nice -n 10 python benchmarks/bench_dask_faiss.py [--quick | --full]``
 approximate contenders' queries per search).
 """
 
+import contextlib
 import os
 import time
 import warnings
 
+import dask
 import numpy as np
 from _common import (
     interleaved_times,
@@ -97,22 +103,33 @@ def main():
     print(f"data: {n_support:,} support points of {support.shape[1]}-d, "
           f"{n_queries:,} queries ({time.perf_counter() - start:.0f} s)")
 
+    clusters = {}
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ")
+    untrimmed = {key: value for key, value in environ.items()
+                 if key != "MALLOC_TRIM_THRESHOLD_"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # distributed's start-up notices
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        client = Client(cluster)
+        for kind, settings in (("default", environ), ("no trim", untrimmed)):
+            with dask.config.set({"distributed.nanny.pre-spawn-environ":
+                                  settings}):
+                cluster = LocalCluster(n_workers=2, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+            clusters[kind] = cluster, Client(cluster, set_as_default=False)
     builds, backends = {}, {}
     constructors = {
-        "dask (exact)": lambda: DaskSupport(support, good),
-        "dask-faiss": lambda: DaskFaissSupport(support, good,
-                                               random_state=SEED),
-        "faiss (in process)": lambda: FaissSupport(support, good,
-                                                   random_state=SEED),
+        "dask (exact)": ("default", lambda: DaskSupport(support, good)),
+        "dask-faiss": ("default", lambda: DaskFaissSupport(
+            support, good, random_state=SEED)),
+        "dask-faiss, no trim": ("no trim", lambda: DaskFaissSupport(
+            support, good, random_state=SEED)),
+        "faiss (in process)": (None, lambda: FaissSupport(
+            support, good, random_state=SEED)),
     }
-    for name, build in constructors.items():
+    for name, (kind, build) in constructors.items():
         start = time.perf_counter()
-        with single_threaded_blas():
+        current = (clusters[kind][1].as_current() if kind
+                   else contextlib.nullcontext())
+        with single_threaded_blas(), current:
             backends[name] = build()
             # the first search waits for the shards (and loads the kernels)
             backends[name].search(queries[:1], predictions[:1], MAX_SIMILARITY)
@@ -131,8 +148,12 @@ def main():
     exact = _answers(searching("dask (exact)", sample)())
     sharded = _answers(searching("dask-faiss", slice(None))())
     in_process = _answers(searching("faiss (in process)", slice(None))())
-    same = all(np.array_equal(sharded[key], in_process[key]) for key in sharded)
-    print(f"dask-faiss answers equal FaissSupport's bit for bit: {same}")
+    untrimmed_answers = _answers(searching("dask-faiss, no trim", slice(None))())
+    same = all(np.array_equal(sharded[key], in_process[key])
+               and np.array_equal(untrimmed_answers[key], in_process[key])
+               for key in sharded)
+    print(f"dask-faiss answers (both clusters) equal FaissSupport's bit for "
+          f"bit: {same}")
     assert same, "dask-faiss differs from FaissSupport"
     match = agreement({key: values[:n_sample] for key, values in sharded.items()},
                       exact)
@@ -142,6 +163,8 @@ def main():
         "dask (exact), 2 workers": (searching("dask (exact)", sample), n_sample),
         "dask-faiss, 2 workers": (searching("dask-faiss", slice(None)),
                                   n_queries),
+        "dask-faiss, 2 workers, no malloc trim": (
+            searching("dask-faiss, no trim", slice(None)), n_queries),
         "faiss in process, n_jobs=1": (
             searching("faiss (in process)", slice(None)), n_queries),
         "faiss in process, n_jobs=2": (
@@ -159,6 +182,7 @@ def main():
     print()
     build_of = {"dask (exact), 2 workers": "dask (exact)",
                 "dask-faiss, 2 workers": "dask-faiss",
+                "dask-faiss, 2 workers, no malloc trim": "dask-faiss, no trim",
                 "faiss in process, n_jobs=1": "faiss (in process)",
                 "faiss in process, n_jobs=2": "faiss (in process)"}
     print(markdown_table(
@@ -182,8 +206,9 @@ def main():
           verdict(match["q_agree"] >= TARGET_Q_AGREEMENT)]],
     ))
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
-    client.close()
-    cluster.close()
+    for cluster, client in clusters.values():
+        client.close()
+        cluster.close()
 
 
 if __name__ == "__main__":
