@@ -192,7 +192,7 @@ class ExemplarAdaptor:
 
         Row-exact like :meth:`logits`; the result is rounded once.
         """
-        return row_exact_matmul(standardized, projection.T).astype(np.float32)
+        return row_exact_matmul(standardized, projection.T, dtype=np.float32)
 
     def search_projection(self):
         """P such that search vectors ``h P^T`` keep exemplar distances.

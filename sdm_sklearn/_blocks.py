@@ -68,7 +68,7 @@ def padded_block(array, start, block_rows):
     return padded, size
 
 
-def row_exact_matmul(a, b, *, block_rows=PRODUCT_ROWS):
+def row_exact_matmul(a, b, *, block_rows=PRODUCT_ROWS, dtype=np.float64):
     """``a @ b`` in float64, computed in fixed blocks of ``block_rows`` rows.
 
     Parameters
@@ -77,14 +77,17 @@ def row_exact_matmul(a, b, *, block_rows=PRODUCT_ROWS):
         Converted to float64 block by block.
     b : ndarray of shape (n_inner, n_columns)
     block_rows : int, default=PRODUCT_ROWS
+    dtype : dtype, default=float64
+        Of the result: every block's float64 product is rounded to it once,
+        so the full float64 product is never held.
 
     Returns
     -------
-    product : ndarray of shape (n_rows, n_columns), float64
+    product : ndarray of shape (n_rows, n_columns)
         Row ``i`` depends on ``a[i]`` and ``b`` only.
     """
     b = np.asarray(b, dtype=np.float64)
-    out = np.empty((a.shape[0], b.shape[1]))
+    out = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
     for start in block_starts(len(a), block_rows):
         block, size = padded_block(a, start, block_rows)
         out[start : start + size] = (block.astype(np.float64) @ b)[:size]

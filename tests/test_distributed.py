@@ -42,6 +42,10 @@ METHODS = ["predict", "predict_proba", "decision_function", "predict_selective",
 
 # the longest any wait on a cluster may take before a test fails
 WAIT_SECONDS = 120
+# the client's peak memory growth during a fit on the cluster, as a share of
+# the support set's bytes (64-d float32 vectors): see
+# test_client_memory_of_a_fit_on_the_cluster_stays_a_fraction_of_the_support
+MAX_CLIENT_GROWTH = 0.25
 
 
 def _fit(X, y, **params):
@@ -736,27 +740,27 @@ def _own_cluster():
         cluster.close(timeout=WAIT_SECONDS)
 
 
+def _kill_worker_once(block, flag):
+    """Identity, except that the first call on a worker kills its process.
+
+    The killed worker's address is written to ``flag`` first.
+    """
+    if len(block) and not os.path.exists(flag):
+        address = distributed.get_worker().address  # raises off a worker
+        flag.write_text(address)
+        os._exit(1)
+    return block
+
+
 @pytest.mark.slow
 def test_worker_killed_during_a_predict_gives_the_exact_result(
         exact, blobs, tmp_path):
     X, y, X_test = blobs
     flag = tmp_path / "killed"
-
-    def kill_worker_once(block):
-        """Identity, except that the first call on a worker kills its process.
-
-        The killed worker's address is written to ``flag`` first.
-        """
-        if len(block) and not os.path.exists(flag):
-            address = distributed.get_worker().address  # raises off a worker
-            flag.write_text(address)
-            os._exit(1)
-        return block
-
     with _own_cluster() as client:
         sharded = _fit(X, y, search="dask")
         lazy_input = da.from_array(X_test, chunks=40).map_blocks(
-            kill_worker_once, meta=X_test[:0])
+            _kill_worker_once, flag, meta=X_test[:0])
         lazy = sharded.predict_uncertainty(lazy_input)
         got = client.compute(lazy).result(timeout=WAIT_SECONDS)
         # the result came back after the scheduler gave up on that worker
@@ -783,16 +787,8 @@ def test_worker_killed_during_a_fit_on_the_cluster_gives_the_same_model(
         exact, blobs, tmp_path):
     X, y, X_test = blobs
     flag = tmp_path / "killed"
-
-    def kill_worker_once(block):
-        """Identity, except that the first block computed kills its worker."""
-        if len(block) and not os.path.exists(flag):
-            flag.write_text(distributed.get_worker().address)
-            os._exit(1)
-        return block
-
     with _own_cluster() as client:
-        lazy = da.from_array(X, chunks=40).map_blocks(kill_worker_once,
+        lazy = da.from_array(X, chunks=40).map_blocks(_kill_worker_once, flag,
                                                       dtype=X.dtype)
         sharded = _fit(lazy, y, search="dask")
         assert flag.read_text() not in client.nthreads()
@@ -806,3 +802,80 @@ def test_worker_killed_during_a_fit_on_the_cluster_gives_the_same_model(
         client.restart_workers([holder], timeout=WAIT_SECONDS)
         assert_same(sharded.predict_uncertainty(X_test),
                     expected["predict_uncertainty"])
+
+
+CLIENT_MEMORY_SCRIPT = """
+import sys, threading, warnings
+import numpy as np, psutil, distributed, dask.array as da
+from sdm_sklearn import SDMClassifier, _dask_fit
+
+n_rows, n_dims, training_rows = (int(v) for v in sys.argv[1:4])
+_dask_fit.TRAINING_ROWS = training_rows
+_dask_fit.MIN_TRAINING_ROWS_PER_CLASS = 10
+
+def labels(k, n):
+    return np.random.default_rng((k, 0)).integers(4, size=n)
+
+def points(block_id=None):
+    k = block_id[0]
+    centres = np.random.default_rng(7).normal(size=(4, n_dims))
+    noise = np.random.default_rng((k, 1)).normal(size=(chunk, n_dims))
+    return (centres[labels(k, chunk)] + noise).astype(np.float32)
+
+chunk = 50_000
+n_blocks = n_rows // chunk
+if __name__ == "__main__":
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                       dashboard_address=":0", memory_limit=0)
+    client = distributed.Client(cluster)
+    X = da.map_blocks(points, chunks=((chunk,) * n_blocks, (n_dims,)),
+                      dtype=np.float32)
+    y = np.concatenate([labels(k, chunk) for k in range(n_blocks)])
+    params = dict(search="dask", n_iterations=1, n_epochs=2, random_state=0)
+    warnings.simplefilter("ignore")
+    SDMClassifier(calibration_size=0.5, **params).fit(X[:2 * chunk],
+                                                       y[:2 * chunk])
+    process = psutil.Process()
+    before = process.memory_info().rss
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    clf = SDMClassifier(calibration_size=5_000 / n_rows, **params).fit(X, y)
+    done.set()
+    sampler.join()
+    n_support = len(clf.support_ids_)
+    print(n_support, peak[0] - before, n_support * n_dims * 4)
+"""
+
+
+@pytest.mark.slow
+def test_client_memory_of_a_fit_on_the_cluster_stays_a_fraction_of_the_support(
+        tmp_path):
+    """The client's peak memory growth during a fit from a dask array.
+
+    What grows with the support set: per row, its label, split index,
+    prediction and identifier (8 bytes each) against 256 bytes of a 64-d
+    float32 vector. The training sample is made small here so that its
+    fixed cost (benchmarks/bench_dask_fit.py measures it at full size)
+    does not hide that growth.
+    """
+    import subprocess
+    import sys
+
+    script = tmp_path / "client_memory.py"
+    script.write_text(CLIENT_MEMORY_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), "1000000", "64", "2000"],
+        capture_output=True, text=True, timeout=900, check=True,
+    )
+    n_support, growth, support_bytes = (int(v) for v in
+                                        done.stdout.split()[-3:])
+    assert n_support > 990_000
+    assert growth < MAX_CLIENT_GROWTH * support_bytes, (growth, support_bytes)
