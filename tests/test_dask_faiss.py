@@ -105,6 +105,23 @@ def test_the_cells_are_those_of_faiss_support():
     assert not hasattr(cells, "order")  # the points are not arranged
 
 
+def test_training_probes_fewer_cells_and_the_model_gets_its_own_index():
+    from sdm_sklearn._search import (
+        TRAINING_PROBES,
+        keeps_training_index,
+        support_factory,
+        training_factory,
+    )
+
+    assert not keeps_training_index("dask-faiss")
+    fitted = support_factory("dask-faiss", 5)
+    assert fitted.func is DaskFaissSupport
+    assert fitted.keywords == {"random_state": 5}
+    training = training_factory("dask-faiss", 5)
+    assert training.func is DaskFaissSupport
+    assert training.keywords == {"random_state": 5, "n_probe": TRAINING_PROBES}
+
+
 def test_dask_faiss_without_a_client_is_a_clear_error():
     with contextlib.suppress(ValueError):  # no client: the error below
         distributed.get_client()
