@@ -4,12 +4,13 @@
 (:mod:`sdm_sklearn._faiss`) cut into the shards of the Dask backend
 (:mod:`sdm_sklearn._dask_support`). The client trains the k-means cells
 exactly as :class:`~sdm_sklearn._faiss.FaissSupport` does for the same
-points and seed (``FaissSupport``'s own constructor, with the arranging of
-the points left out), and every shard arranges its own points in those
-cells. A query probes the same ``n_probe`` cells in every shard (the
-nearest by canonical distance to their centroids, a function of the query
-and the centroids alone), so the points it is compared with are, over all
-shards, exactly the points of its probed cells, as in one process.
+points and seed (:meth:`FaissSupport.cells_for
+<sdm_sklearn._faiss.FaissSupport.cells_for>`, what its constructor
+trains), and every shard arranges its own points in those cells. A query
+probes the same ``n_probe`` cells in every shard (the nearest by canonical
+distance to their centroids, a function of the query and the centroids
+alone), so the points it is compared with are, over all shards, exactly
+the points of its probed cells, as in one process.
 
 Every shard answers the one-round reduction of the Dask backend over the
 points of the query's probed cells that it holds: its nearest point that
@@ -54,7 +55,7 @@ from ._dask_support import (
 )
 from ._exact import as_search_array, rank_candidates
 from ._faiss import FaissSupport
-from ._faiss_kernels import count_cell, scan_cell
+from ._faiss_kernels import count_cell
 from ._shard_kernels import good_runs
 from ._similarity import pair_squared_distances, row_bands
 
@@ -62,18 +63,6 @@ from ._similarity import pair_squared_distances, row_bands
 # the centroids (float32) and the cells probed per query
 CELLS_VECTORS = "cells.npy"
 CELLS_META = "cells.json"
-
-
-class _Cells(FaissSupport):
-    """The cells ``FaissSupport`` trains for some points, the points left out.
-
-    ``centroids`` and ``n_probe`` are those of ``FaissSupport`` with the
-    same arguments: its constructor runs, but for the arranging of the
-    points, which every shard does for its own.
-    """
-
-    def _arrange(self, vectors, good_labels):
-        pass
 
 
 class CellIndex(FaissSupport):
@@ -148,21 +137,9 @@ class CellIndex(FaissSupport):
             The run of every row, as ``_Shard.search_part`` returns it.
         """
         n_rows = len(queries32)
-        probes = self._probes(queries32, self.n_probe)
         points = self.columns.T
-        bad = np.full(n_rows, np.inf)
-        bad_position = np.full(n_rows, -1, dtype=np.int64)
-        heap = np.full((n_rows, self.HEAP_SIZE), np.inf)
-        heap_items = np.empty((n_rows, self.HEAP_SIZE), dtype=np.int64)
-        heap_size = np.zeros(n_rows, dtype=np.int64)
-
-        def scan(cell, cell_rows, products, cell_queries):
-            scan_cell(products, cell_queries, cell_rows, self.cell_bounds[cell],
-                      self.group_bounds[cell], self.sq_norms, points,
-                      self.order, self.max_norm, predictions, skipped, bad,
-                      bad_position, heap, heap_items, heap_size)
-
-        self._visit_cells(queries32, probes, np.arange(n_rows), scan)
+        probes, bad, bad_position, heap, heap_items, heap_size = (
+            self._scan_probed(queries32, predictions, skipped))
         # scores above the limit belong to points further than the bad one
         # (one band more than score_limit: |u|^2 summed by numpy here)
         bands = np.empty(n_rows)
@@ -372,7 +349,7 @@ def _in_cells(state, centroids, n_probe):
     centroids: the scheduler can rebuild it as it rebuilds the old one.
     """
     shards, homes = state[0], state[1]
-    with _client_for(shards) as client, _large_payloads():
+    with _client_for(shards, DaskFaissSupport.SEARCH) as client, _large_payloads():
         cells = [_submit(client, home, _cell_shard, shard, centroids, n_probe)
                  for shard, home in zip(shards, homes, strict=True)]
     return (cells, *state[1:])
@@ -411,19 +388,22 @@ class DaskFaissSupport(DaskSupport):
         When no ``distributed`` client is running.
     """
 
+    SEARCH = "dask-faiss"
+
     def __init__(self, vectors, good_labels, *, random_state, n_cells=None,
                  n_probe=None):
         vectors = as_search_array(vectors)
         good_labels = np.asarray(good_labels, dtype=np.int64)
         super().__init__(vectors, good_labels)
         # the workers build the shards while this process trains the cells
-        cells = _Cells(vectors, good_labels, random_state=random_state,
-                       n_cells=n_cells, n_probe=n_probe)
-        self._state = _in_cells(self._state, cells.centroids, cells.n_probe)
+        centroids, n_probe = FaissSupport.cells_for(
+            vectors, random_state=random_state, n_cells=n_cells,
+            n_probe=n_probe)
+        self._state = _in_cells(self._state, centroids, n_probe)
 
     def _cells(self):
         """The centroids and the cells probed per query (from the first shard)."""
-        with _client_for(self.shards) as client:
+        with _client_for(self.shards, self.SEARCH) as client:
             return client.gather(self._on_shard(client, 0, "cells"))
 
     def nearest(self, queries, n_neighbors, *, n_jobs=1):
@@ -436,7 +416,7 @@ class DaskFaissSupport(DaskSupport):
         indices, distances = super().nearest(queries, n_neighbors)
         short = np.flatnonzero(np.isinf(distances[:, -1]))
         if len(short) and distances.shape[1]:
-            with _client_for(self.shards) as client:
+            with _client_for(self.shards, self.SEARCH) as client:
                 wide = [self._on_shard(client, k, "every_cell")
                         for k in range(len(self.shards))]
             every = DaskSupport._from_state((wide, *self._state[1:]))

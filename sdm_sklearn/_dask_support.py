@@ -311,12 +311,20 @@ def require_client():
 
 
 @contextmanager
-def _client_for(futures):
+def _client_for(futures, search):
     """A client that can submit tasks on ``futures``.
 
     On a worker (predicting a dask collection), the worker's client,
     seceding from the worker's thread pool while waiting; elsewhere the
     client the futures belong to.
+
+    Parameters
+    ----------
+    futures : list of Future
+        The shards of a support set.
+    search : str
+        The backend that holds them (``search=`` of the model), named by
+        the error for a closed client.
     """
     from distributed import get_worker, worker_client
 
@@ -326,7 +334,7 @@ def _client_for(futures):
         client = futures[0].client
         if client.status != "running":
             raise RuntimeError(
-                "The support set of this model (search=\"dask\") is sharded "
+                f'The support set of this model (search="{search}") is sharded '
                 "over a dask.distributed cluster whose client is closed. Keep "
                 "the Client that fit used open; a model pickled while it is "
                 "open searches exactly in memory."
@@ -390,6 +398,9 @@ class DaskSupport:
     RuntimeError
         When no ``distributed`` client is running.
     """
+
+    # the value of ``search`` that builds this backend, named by its errors
+    SEARCH = "dask"
 
     def __init__(self, vectors, good_labels, *, block_bytes=None):
         vectors = as_search_array(vectors)
@@ -511,9 +522,9 @@ class DaskSupport:
         """Raise when the points are too many to gather for pickling."""
         if self.nbytes > MAX_GATHER_BYTES:
             raise pickle.PicklingError(
-                "Pickling a model fitted with search=\"dask\" gathers its "
-                f"sharded support set into this process: {self.n_support:,} "
-                f"points of {self._state[3]} dimensions, "
+                f'Pickling a model fitted with search="{self.SEARCH}" gathers '
+                f"its sharded support set into this process: "
+                f"{self.n_support:,} points of {self._state[3]} dimensions, "
                 f"{self.nbytes / 1e9:.2f} GB, more than "
                 "sdm_sklearn._dask_support.MAX_GATHER_BYTES "
                 f"({MAX_GATHER_BYTES / 1e9:.2f} GB). Save it to a directory "
@@ -541,7 +552,7 @@ class DaskSupport:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         shards, _, sizes, n_dims, block_bytes = self._state
-        with _client_for(shards) as client:
+        with _client_for(shards, self.SEARCH) as client:
             for k in range(len(shards)):
                 indices, vectors, good_labels = client.gather(
                     self._on_shard(client, k, "points"))
@@ -604,7 +615,7 @@ class DaskSupport:
         """Vectors and good classes of all points, in the original order."""
         vectors = np.empty((self.n_support, self._state[3]), dtype=np.float32)
         good_labels = np.empty(self.n_support, dtype=np.int64)
-        with _client_for(self.shards) as client:
+        with _client_for(self.shards, self.SEARCH) as client:
             parts = client.gather(self._on_shards(client, "points"))
         for indices, shard_vectors, shard_good in parts:
             vectors[indices] = shard_vectors
@@ -667,7 +678,7 @@ class DaskSupport:
         bounds = _shard_bounds(len(vectors), len(shards))
         grown = [k for k in range(len(shards)) if bounds[k + 1] > bounds[k]]
         shards = list(shards)
-        with _client_for(shards) as client, _large_payloads():
+        with _client_for(shards, self.SEARCH) as client, _large_payloads():
             for k in grown:
                 lo, hi = bounds[k], bounds[k + 1]
                 shards[k] = _submit(
@@ -687,7 +698,7 @@ class DaskSupport:
         """
         queries32 = as_search_array(queries)
         k = min(n_neighbors, self.n_support)
-        with _client_for(self.shards) as client, _large_payloads():
+        with _client_for(self.shards, self.SEARCH) as client, _large_payloads():
             sent = client.submit(np.asarray, queries32, pure=False)
             parts = client.gather(self._on_shards(client, "nearest", sent, k,
                                                   self.block_rows))
@@ -713,7 +724,7 @@ class DaskSupport:
         self_indices = np.asarray(self_indices, dtype=np.int64)
         budget = int(RUN_BUDGET)
         cap = int(max_similarity)
-        with _client_for(self.shards) as client:
+        with _client_for(self.shards, self.SEARCH) as client:
             with _large_payloads():
                 payload = client.submit(_payload, queries32, predictions,
                                         self_indices, pure=False)

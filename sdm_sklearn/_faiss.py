@@ -120,17 +120,40 @@ class FaissSupport:
     def __init__(self, vectors, good_labels, *, random_state, n_cells=None,
                  n_probe=None):
         vectors = as_search_array(vectors)
+        self.centroids, self.n_probe = self.cells_for(
+            vectors, random_state=random_state, n_cells=n_cells,
+            n_probe=n_probe)
+        self._arrange(vectors, np.asarray(good_labels, dtype=np.int64))
+
+    @classmethod
+    def cells_for(cls, vectors, *, random_state, n_cells=None, n_probe=None):
+        """The cells of the support set these arguments build, points left out.
+
+        What the constructor trains before it arranges the points in the
+        cells: a caller that arranges the points elsewhere (each shard of
+        :mod:`sdm_sklearn._dask_faiss` its own) gets the same cells.
+
+        Parameters
+        ----------
+        vectors : ndarray of shape (n_support, n_dims)
+        random_state, n_cells, n_probe
+            As for the constructor.
+
+        Returns
+        -------
+        centroids : ndarray of shape (n_cells, n_dims), float32
+            One cell of zeros for no points.
+        n_probe : int
+            Cells searched per query, at most ``n_cells``.
+        """
+        vectors = as_search_array(vectors)
         if n_cells is None:
             n_cells = round(math.sqrt(len(vectors)))
         n_cells = int(min(max(n_cells, 1), max(len(vectors), 1)))
-        self.n_probe = int(min(self.N_PROBE if n_probe is None else n_probe,
-                               n_cells))
-        if len(vectors):
-            self.centroids = train_cells(vectors, n_cells, random_state)
-        else:
-            self.centroids = np.zeros((1, vectors.shape[1]), dtype=np.float32)
-            self.n_probe = 1
-        self._arrange(vectors, np.asarray(good_labels, dtype=np.int64))
+        if not len(vectors):
+            return np.zeros((1, vectors.shape[1]), dtype=np.float32), 1
+        n_probe = int(min(cls.N_PROBE if n_probe is None else n_probe, n_cells))
+        return train_cells(vectors, n_cells, random_state), n_probe
 
     def _arrange(self, vectors, good_labels):
         """Sort the points by (cell, good class, index) and index the ranges."""
@@ -283,9 +306,32 @@ class FaissSupport:
                       self.columns[:, cell_lo:cell_hi], out=products)
             visit(cell, cell_rows, products.reshape(len(block), -1), block)
 
-    def _search_block(self, queries32, predictions, skipped,
-                      max_similarity):
-        """q and the nearest position for one block of queries."""
+    def _scan_probed(self, queries32, predictions, skipped):
+        """The first scan of one block's probed cells (``scan_cell``).
+
+        Parameters
+        ----------
+        queries32 : ndarray of shape (n_rows, n_dims), float32
+        predictions : ndarray of shape (n_rows,), int64
+            Clipped to ``n_labels``.
+        skipped : ndarray of shape (n_rows,), int64
+            Sorted position of every row's self-match, ``-1`` for none.
+
+        Returns
+        -------
+        probes : ndarray of shape (n_rows, n_probe), int64
+            The cells scanned.
+        bad : ndarray of shape (n_rows,)
+            Canonical squared distance to the nearest point not good for
+            the prediction (``inf`` for none).
+        bad_position : ndarray of shape (n_rows,), int64
+            Its sorted position (``-1``: none).
+        heap, heap_items : ndarray of shape (n_rows, HEAP_SIZE)
+            Every row's bounded heap of the good points that may be closer
+            than ``bad``: scores and sorted positions.
+        heap_size : ndarray of shape (n_rows,), int64
+            Entries of every heap.
+        """
         n_rows = len(queries32)
         probes = self._probes(queries32, self.n_probe)
         points = self.columns.T
@@ -302,6 +348,15 @@ class FaissSupport:
                       bad, bad_position, heap, heap_items, heap_size)
 
         self._visit_cells(queries32, probes, np.arange(n_rows), scan)
+        return probes, bad, bad_position, heap, heap_items, heap_size
+
+    def _search_block(self, queries32, predictions, skipped,
+                      max_similarity):
+        """q and the nearest position for one block of queries."""
+        n_rows = len(queries32)
+        points = self.columns.T
+        probes, bad, bad_position, heap, heap_items, heap_size = (
+            self._scan_probed(queries32, predictions, skipped))
         counts = np.empty(n_rows, dtype=np.int64)
         good = np.empty(n_rows)
         good_position = np.empty(n_rows, dtype=np.int64)

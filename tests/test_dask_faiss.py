@@ -29,7 +29,6 @@ from sdm_sklearn import SDMClassifier, _dask_support  # noqa: E402
 from sdm_sklearn._dask_faiss import (  # noqa: E402
     CellIndex,
     DaskFaissSupport,
-    _Cells,
     _CellShard,
 )
 from sdm_sklearn._dask_support import _payload, _Shard  # noqa: E402
@@ -70,10 +69,11 @@ def test_a_shard_probing_every_cell_answers_as_an_exact_shard(monkeypatch,
     queries, predictions = _queries(vectors, 200, seed=0)
     self_indices = np.full(len(queries), -1)
     self_indices[:50] = np.arange(50) * 3 + 1  # original indices of the shard
-    cells = _Cells(vectors, good, random_state=0, n_probe=10**6)
+    centroids, n_probe = FaissSupport.cells_for(vectors, random_state=0,
+                                                n_probe=10**6)
     indices = np.arange(len(vectors)) * 3 + 1
-    cell_shard = _CellShard(CellIndex(vectors, good, cells.centroids,
-                                      cells.n_probe), indices)
+    cell_shard = _CellShard(CellIndex(vectors, good, centroids, n_probe),
+                            indices)
     exact_shard = _Shard(ExactSupport(vectors, good), indices)
     payload = _payload(queries, predictions, self_indices)
     for cap, budget in ((10**6, 64), (5, 64), (10**6, 1), (3, 1)):
@@ -98,11 +98,15 @@ def test_a_shard_probing_every_cell_answers_as_an_exact_shard(monkeypatch,
 
 def test_the_cells_are_those_of_faiss_support():
     vectors, good = _support(2000, 5, seed=1)
-    cells = _Cells(vectors, good, random_state=3, n_probe=7)
+    centroids, n_probe = FaissSupport.cells_for(vectors, random_state=3,
+                                                n_probe=7)
     faiss_support = FaissSupport(vectors, good, random_state=3, n_probe=7)
-    assert_array_equal(cells.centroids, faiss_support.centroids)
-    assert cells.n_probe == faiss_support.n_probe == 7
-    assert not hasattr(cells, "order")  # the points are not arranged
+    assert_array_equal(centroids, faiss_support.centroids)
+    assert n_probe == faiss_support.n_probe == 7
+    empty = FaissSupport(vectors[:0], good[:0], random_state=3)
+    centroids, n_probe = FaissSupport.cells_for(vectors[:0], random_state=3)
+    assert_array_equal(centroids, empty.centroids)
+    assert n_probe == empty.n_probe == 1
 
 
 def test_training_probes_fewer_cells_and_the_model_gets_its_own_index():
@@ -256,7 +260,8 @@ def test_pickling_too_large_a_set_names_its_size(client, problem, monkeypatch):
     vectors, good, _, _ = problem
     sharded = DaskFaissSupport(vectors, good, random_state=0)
     monkeypatch.setattr(_dask_support, "MAX_GATHER_BYTES", sharded.nbytes - 1)
-    with pytest.raises(pickle.PicklingError, match=r"3,000 points.*save\(path\)"):
+    with pytest.raises(pickle.PicklingError,
+                       match=r'search="dask-faiss".*3,000 points.*save\(path\)'):
         pickle.dumps(sharded)
 
 
@@ -287,7 +292,8 @@ def test_bad_calls(client, problem):
     with other.as_current():
         sharded = DaskFaissSupport(vectors[:300], good[:300], random_state=0)
     other.close()
-    with pytest.raises(RuntimeError, match="client is closed"):
+    with pytest.raises(RuntimeError,
+                       match='search="dask-faiss".*client is closed'):
         sharded.search(vectors[:5], np.zeros(5, dtype=int), 10)
 
 
