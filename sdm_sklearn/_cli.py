@@ -659,11 +659,12 @@ def _fit_parameters(args, n_values):
     :data:`PROGRESS_VALUES` feature values print their progress.
     """
     params = dict(args.settings)
-    if params.get("search") == "dask":
+    if params.get("search") in ("dask", "dask-faiss"):
         raise InputError(
-            "--set search=dask needs a running dask.distributed client, which "
-            "the command line does not start; use search=exact, faiss or "
-            "approximate here, or fit from Python with a Client running"
+            f"--set search={params['search']} needs a running "
+            "dask.distributed client, which the command line does not start; "
+            "use search=exact, faiss or approximate here, or fit from Python "
+            "with a Client running"
         )
     if args.alpha is not None:
         params["alpha"] = args.alpha

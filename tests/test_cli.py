@@ -443,6 +443,8 @@ def test_bad_model_file(csv_files, tmp_path, capsys, content, message):
     ("warmup_fraction=True", "'warmup_fraction' parameter of SDMClassifier "
      "must be a number, not a bool"),
     ("search=dask", "search=dask needs a running dask.distributed client"),
+    ("search=dask-faiss",
+     "search=dask-faiss needs a running dask.distributed client"),
 ])
 def test_invalid_hyper_parameters(csv_files, capsys, setting, message):
     train, test = csv_files
