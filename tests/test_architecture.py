@@ -4,7 +4,9 @@
   functions included, has no cycle: an import moved into a function to
   dodge a cycle still counts.
 - The search backends import the exact backend, the kernel modules and the
-  row-block helpers only; the exact backend imports no other backend.
+  row-block helpers only; the one exception is a composite backend built on
+  two others (``_dask_faiss``: FAISS cells in the Dask shards), which
+  imports those two as well. The exact backend imports no other backend.
 - numba is imported by the kernel modules only.
 - ``import sdm_sklearn`` loads no search backend but the exact one, and none
   of the heavy or optional libraries (numba, dask, distributed, faiss,
@@ -26,11 +28,13 @@ PACKAGE = "sdm_sklearn"
 ROOT = Path(sdm_sklearn.__file__).parent
 KERNEL_MODULES = {"_adam", "_conformal", "_faiss_kernels", "_shard_kernels",
                   "_similarity"}
-BACKENDS = {"_faiss", "_nndescent", "_dask_support"}
+BACKENDS = {"_faiss", "_nndescent", "_dask_support", "_dask_faiss"}
 # what a backend may import: the exact backend and its shared rules, the
 # kernels, row blocks and the BLAS thread policy
 BACKEND_IMPORTS = {"_exact", "_blocks", "_blas", "_similarity", "_faiss_kernels",
                    "_shard_kernels"}
+# the exception: a composite backend built on two others may import those
+COMPOSITE_BACKENDS = {"_dask_faiss": {"_dask_support", "_faiss"}}
 # the backends and kernels, and the heavy or optional libraries
 KERNELS_OF_BACKENDS = {"_faiss_kernels", "_shard_kernels", "_similarity"}
 NOT_LOADED = [
@@ -121,7 +125,8 @@ def _cycle(graph):
 def test_the_walk_sees_imports_inside_functions(graph):
     # _search imports the optional backends inside its factories
     assert {f"{PACKAGE}._faiss", f"{PACKAGE}._nndescent",
-            f"{PACKAGE}._dask_support"} <= graph[f"{PACKAGE}._search"]
+            f"{PACKAGE}._dask_support",
+            f"{PACKAGE}._dask_faiss"} <= graph[f"{PACKAGE}._search"]
     assert f"{PACKAGE}.classifier" in graph[PACKAGE]
 
 
@@ -138,8 +143,16 @@ def test_the_cycle_check_finds_a_cycle():
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_backends_import_the_exact_backend_and_kernels_only(graph, backend):
     imported = {_short(name) for name in graph[f"{PACKAGE}.{backend}"]}
-    assert imported <= BACKEND_IMPORTS, sorted(imported - BACKEND_IMPORTS)
+    allowed = BACKEND_IMPORTS | COMPOSITE_BACKENDS.get(backend, set())
+    assert imported <= allowed, sorted(imported - allowed)
     assert "_exact" in imported
+
+
+@pytest.mark.parametrize("composite", sorted(COMPOSITE_BACKENDS))
+def test_a_composite_backend_is_built_on_two_plain_backends(composite):
+    parts = COMPOSITE_BACKENDS[composite]
+    assert composite in BACKENDS and len(parts) == 2
+    assert parts <= BACKENDS - set(COMPOSITE_BACKENDS), sorted(parts)
 
 
 def test_the_exact_backend_imports_no_backend_nor_the_model(graph):
