@@ -579,6 +579,57 @@ def test_a_fit_on_the_cluster_gathers_only_its_training_sample(
                 restored.predict_uncertainty(X_test))
 
 
+def _fit_recording_warnings(X, y, **params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = SDMClassifier(**{**FAST, **params}).fit(X, y)
+    return clf, sorted({(type(w.message).__name__, str(w.message))
+                        for w in caught})
+
+
+@pytest.mark.parametrize("kind", [
+    "str",
+    *(pytest.param(kind, marks=pytest.mark.slow)
+      for kind in LABEL_KINDS if kind != "str"),
+])
+def test_a_fit_on_the_cluster_takes_labels_of_every_kind(client, blobs, kind):
+    X, y, X_test = blobs
+    labels = _labels(kind, y)
+    lazy_labels = labels
+    if isinstance(labels, pd.Series):
+        lazy_labels = dd.from_pandas(labels, npartitions=3)
+    expected, expected_warnings = _fit_recording_warnings(X, labels,
+                                                          search="dask")
+    got, got_warnings = _fit_recording_warnings(
+        da.from_array(X, chunks=100), lazy_labels, search="dask")
+    assert got_warnings == expected_warnings
+    assert_array_equal(got.classes_, expected.classes_)
+    assert got.classes_.dtype == expected.classes_.dtype
+    for name in ("predict", "predict_selective", "predict_uncertainty"):
+        assert_same(getattr(got, name)(X_test), getattr(expected, name)(X_test))
+    assert_same(got.support_labels_, expected.support_labels_)
+
+
+@pytest.mark.slow
+def test_a_fit_on_the_cluster_with_weights_ids_and_an_ensemble(client, blobs):
+    X, y, X_test = blobs
+    weights = np.linspace(0.5, 2.0, len(y))
+    ids = np.array([f"row-{k}" for k in range(len(y))], dtype=object)
+    params = dict(search="dask", n_iterations=3, ensemble=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = SDMClassifier(**{**FAST, **params}).fit(
+            X, y, sample_weight=weights, ids=ids)
+        got = SDMClassifier(**{**FAST, **params}).fit(
+            da.from_array(X, chunks=70), da.from_array(y, chunks=90),
+            sample_weight=da.from_array(weights, chunks=200), ids=ids)
+    assert len(got._model.members) == 2
+    assert_array_equal(got.support_ids_, expected.support_ids_)
+    expected_outputs = _every_output(expected, X_test)
+    for name, values in _every_output(got, X_test).items():
+        assert_same(values, expected_outputs[name])
+
+
 def test_a_fit_on_the_cluster_rejects_bad_rows_and_keeps_the_old_model(
         client, blobs):
     X, y, X_test = blobs
