@@ -587,11 +587,8 @@ def _fit_recording_warnings(X, y, **params):
                         for w in caught})
 
 
-@pytest.mark.parametrize("kind", [
-    "str",
-    *(pytest.param(kind, marks=pytest.mark.slow)
-      for kind in LABEL_KINDS if kind != "str"),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", LABEL_KINDS)
 def test_a_fit_on_the_cluster_takes_labels_of_every_kind(client, blobs, kind):
     X, y, X_test = blobs
     labels = _labels(kind, y)
