@@ -105,6 +105,7 @@ class ClusterFeatures:
     """
 
     def __init__(self, X, producer, check=None):
+        import dask
         import dask.array as da
 
         self.is_frame = not hasattr(X, "chunks")
@@ -117,16 +118,18 @@ class ClusterFeatures:
             head = check(head)
         example = _checked_block(head, producer, None)
         n_features = example.shape[1]
+        # one key in the graph, not a copy of the producer in every task
+        producer_task = dask.delayed(producer, pure=True)
         if self.is_frame:
             lengths = [int(n) for n in X.map_partitions(len).compute()]
             features = da.concatenate([
-                da.from_delayed(_delayed_block(part, producer, n_features),
+                da.from_delayed(_delayed_block(part, producer_task, n_features),
                                 shape=(n, n_features), dtype=example.dtype)
                 for part, n in zip(X.to_delayed(), lengths, strict=True)
             ], axis=0)
         else:
             features = X.map_blocks(
-                _checked_block, producer, n_features,
+                _checked_block, producer_task, n_features,
                 chunks=(X.chunks[0], (n_features,)), dtype=example.dtype,
             )
         self.X = X
