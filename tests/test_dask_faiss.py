@@ -60,6 +60,7 @@ def _queries(vectors, n_queries, seed):
 # ------------------------------------------------------- without a cluster
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("heap_size", [128, 2])
 def test_a_shard_probing_every_cell_answers_as_an_exact_shard(monkeypatch,
                                                              heap_size):
@@ -192,6 +193,7 @@ def test_sharded_cells_answer_as_faiss_in_one_process(client, problem,
     assert_array_equal(sharded.good_labels, good)
 
 
+@pytest.mark.slow
 def test_every_cell_probed_gives_the_exact_answers(client):
     # runs of hundreds of points, in every cell: each query's whole run is
     # in its probed cells, so the answers are those of exact search
@@ -205,6 +207,7 @@ def test_every_cell_probed_gives_the_exact_answers(client):
                         self_indices=np.arange(len(vectors)))
 
 
+@pytest.mark.slow
 def test_answers_are_deterministic_and_row_by_row(client, problem):
     vectors, good, queries, predictions = problem
     first = DaskFaissSupport(vectors, good, random_state=7, n_probe=8)
@@ -219,6 +222,7 @@ def test_answers_are_deterministic_and_row_by_row(client, problem):
             assert_array_equal(got, expected[rows])
 
 
+@pytest.mark.slow
 def test_sharded_nearest_equals_faiss_nearest(client):
     # distinct points: the k-th place is never an exact tie
     vectors, good = _support(3000, 8, seed=6, duplicates=False)
@@ -233,6 +237,7 @@ def test_sharded_nearest_equals_faiss_nearest(client):
             assert_array_equal(got, expected)
 
 
+@pytest.mark.slow
 def test_points_added_and_pickled_answer_as_faiss(client, problem):
     vectors, good, queries, predictions = problem
     sharded = DaskFaissSupport(vectors[:2000], good[:2000], random_state=0,
@@ -256,6 +261,7 @@ def test_points_added_and_pickled_answer_as_faiss(client, problem):
     assert [f.key for f in by_reference.shards] == [f.key for f in grown.shards]
 
 
+@pytest.mark.slow
 def test_pickling_too_large_a_set_names_its_size(client, problem, monkeypatch):
     vectors, good, _, _ = problem
     sharded = DaskFaissSupport(vectors, good, random_state=0)
@@ -265,6 +271,7 @@ def test_pickling_too_large_a_set_names_its_size(client, problem, monkeypatch):
         pickle.dumps(sharded)
 
 
+@pytest.mark.slow
 def test_a_saved_set_keeps_its_cells(client, problem, tmp_path):
     vectors, good, queries, predictions = problem
     sharded = DaskFaissSupport(vectors[:2000], good[:2000], random_state=0,
@@ -303,6 +310,7 @@ def _fit(X, y, **params):
         return SDMClassifier(**{**FAST, **params}).fit(X, y)
 
 
+@pytest.mark.slow
 def test_a_classifier_with_dask_faiss_equals_one_with_faiss(client, tmp_path):
     rng = np.random.default_rng(8)
     X = rng.normal(size=(700, 5))

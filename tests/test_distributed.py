@@ -509,12 +509,8 @@ def _frozen_pca(X):
     return FrozenEstimator(PCA(n_components=3).fit(X))
 
 
-@pytest.mark.parametrize("kind", [
-    "array",
-    pytest.param("unknown_chunks", marks=pytest.mark.slow),
-    pytest.param("frame", marks=pytest.mark.slow),
-    pytest.param("frozen", marks=pytest.mark.slow),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["array", "unknown_chunks", "frame", "frozen"])
 def test_a_fit_on_the_cluster_equals_the_in_memory_fit(client, blobs, kind):
     X, y, X_test = blobs
     params = dict(search="dask", n_iterations=2)
@@ -627,6 +623,7 @@ def test_a_fit_on_the_cluster_with_weights_ids_and_an_ensemble(client, blobs):
         assert_same(values, expected_outputs[name])
 
 
+@pytest.mark.slow
 def test_a_fit_on_the_cluster_rejects_bad_rows_and_keeps_the_old_model(
         client, blobs):
     X, y, X_test = blobs
