@@ -22,7 +22,22 @@ def _stable_print_options(doctest_namespace):
 
 @pytest.fixture(scope="session", autouse=True)
 def _warm_numba_kernels():
-    """Compile (or load from the on-disk cache) the numba kernels once."""
+    """Compile (or load from the on-disk cache) the numba kernels once.
+
+    ``tests/warm_kernels.py`` compiles them in two processes at once (see
+    its docstring); a failure there only leaves the compiling to the tests.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent / "tests" / "warm_kernels.py"
+    warmers = [subprocess.Popen([sys.executable, str(script), group],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+               for group in ("exact", "shards")]
+    for warmer in warmers:
+        warmer.wait()
     from sdm_sklearn import SDMClassifier
 
     rng = np.random.RandomState(0)
