@@ -235,10 +235,10 @@ class ClusterRows:
         return self.features.blocks(self.index)
 
 
-def _support_part(block, local, labels, adaptor):
+def _support_part(block, local, labels, adaptor, projection):
     """Search vectors, good classes and predictions of a block's support rows."""
     index = index_support(adaptor, adaptor.standardize(block[local]),
-                          labels.astype(np.int64), _points)[0]
+                          labels.astype(np.int64), _points, projection)[0]
     vectors, good_labels = index.support
     return vectors, good_labels, index.predictions
 
@@ -301,21 +301,23 @@ class ClusterSplit:
         client = _client()
         n_classes = adaptor.shapes[-1][0]
         adaptor_task = dask.delayed(adaptor, pure=True)
+        projection = adaptor.search_projection()
+        projection_task = dask.delayed(projection, pure=True)
         blocks = list(self.support.blocks())
         parts = client.compute([
             dask.delayed(_support_part, pure=True)(
                 block, local, _labels_of(self.support_labels[positions],
-                                         n_classes), adaptor_task)
+                                         n_classes), adaptor_task,
+                projection_task)
             for block, local, positions in blocks
         ])
-        projection = adaptor.search_projection()
         support = DaskSupport.from_parts(
             parts, [len(local) for _, local, _ in blocks], projection.shape[0],
             client=client,
         )
+        # every class has a support point: there is at least one part
         predictions = np.concatenate(client.gather(
-            [client.submit(_predictions, part, pure=False) for part in parts]
-        ) or [np.empty(0, dtype=np.int64)])
+            [client.submit(_predictions, part, pure=False) for part in parts]))
         del parts  # the shards hold their lineage
         index = SupportIndex(support, projection, predictions)
         in_task = SupportIndex(support.for_task_graph(), projection, None)

@@ -57,7 +57,8 @@ class SplitState:
     d: np.ndarray
 
 
-def index_support(adaptor, standardized, labels, support_factory):
+def index_support(adaptor, standardized, labels, support_factory,
+                  projection=None):
     """Search structure of the support split under the current adaptor.
 
     Parameters
@@ -68,6 +69,9 @@ def index_support(adaptor, standardized, labels, support_factory):
         Encoded true labels.
     support_factory : callable
         ``support_factory(vectors, good_labels)`` returns the search structure.
+    projection : ndarray, default=None
+        The adaptor's search projection, when computed already (the blocks
+        of a split on a cluster share one).
 
     Returns
     -------
@@ -76,7 +80,8 @@ def index_support(adaptor, standardized, labels, support_factory):
         Search vectors of the support points.
     logits : ndarray of shape (n_support, n_classes)
     """
-    projection = adaptor.search_projection()
+    if projection is None:
+        projection = adaptor.search_projection()
     vectors = adaptor.search_vectors(standardized, projection)
     logits = adaptor.logits(standardized)
     predictions = np.argmax(logits, axis=1)
