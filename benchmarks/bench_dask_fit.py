@@ -4,7 +4,11 @@
 the rows on the workers (``sdm_sklearn._dask_fit``): the adaptor trains on a
 sample of at most ``TRAINING_ROWS`` support points, and the support set's
 shards are built on the workers from ``X``'s blocks. This script measures,
-on a ``distributed.LocalCluster`` of worker processes with one thread each:
+on a local cluster of worker processes with one thread each, its scheduler
+in a process of its own (``distributed.deploy.subprocess.SubprocessCluster``,
+as a deployed scheduler is; ``--in-process-scheduler``: a
+``distributed.LocalCluster``, whose scheduler runs in this process and so
+counts in its memory):
 
 - the client's peak resident memory growth during ``fit`` (a thread samples
   this process's RSS every 20 ms; growth = peak minus the RSS just before
@@ -124,6 +128,8 @@ def main():
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--test-rows", type=int, default=20_000)
+    parser.add_argument("--in-process-scheduler", action="store_true",
+                        help="a LocalCluster: the scheduler in this process")
     args = parser.parse_args()
     n_support = args.n_support or (400_000 if args.quick else 4_000_000)
 
@@ -136,9 +142,16 @@ def main():
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     n_rows = n_support + args.calibration
     calibration_size = args.calibration / n_rows
-    cluster = distributed.LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, processes=True,
-        dashboard_address=":0", memory_limit=0)
+    if args.in_process_scheduler:
+        cluster = distributed.LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True,
+            dashboard_address=":0", memory_limit=0)
+    else:
+        from distributed.deploy.subprocess import SubprocessCluster
+
+        cluster = SubprocessCluster(
+            n_workers=args.workers, threads_per_worker=1,
+            dashboard_address=":0", worker_kwargs={"memory_limit": 0})
     client = distributed.Client(cluster)
     params = dict(search="dask", random_state=0)
     with warnings.catch_warnings():
@@ -147,6 +160,7 @@ def main():
         X_small, y_small = lazy_data(20_000, args.dims, 5_000, seed=99)
         SDMClassifier(calibration_size=0.1, **params).fit(X_small, y_small)
         X, y = lazy_data(n_rows, args.dims, args.chunk_rows, SEED)
+        scheduler_before = client.run_on_scheduler(_rss)
         before = _rss()
         start = time.perf_counter()
         with RssSampler() as sampler:
@@ -168,7 +182,9 @@ def main():
     admitted_accuracy = (float(np.mean(out[admitted] == y_test[admitted]))
                          if admitted.any() else float("nan"))
 
-    print(f"- {args.workers} worker processes, 1 thread each; chunks of "
+    print(f"- {args.workers} worker processes, 1 thread each; the scheduler "
+          f"{'in this process' if args.in_process_scheduler else 'in its own'}"
+          f"; chunks of "
           f"{args.chunk_rows:,} rows; {args.dims}-d float32; "
           f"{N_CLASSES} classes")
     print(f"- support split {len(clf.support_ids_):,} points; calibration "
@@ -182,6 +198,9 @@ def main():
         ["client RSS growth kept after fit", f"{(after - before) / 2**20:,.0f}",
          f"{(after - before) / support_bytes:.1%}"],
         ["scheduler RSS after fit", f"{scheduler_rss / 2**20:,.0f}", ""],
+        ["scheduler RSS growth kept after fit",
+         f"{(scheduler_rss - scheduler_before) / 2**20:,.0f}",
+         f"{(scheduler_rss - scheduler_before) / support_bytes:.1%}"],
         *[[f"worker {k} RSS after fit", f"{rss / 2**20:,.0f}",
            f"{rss / support_bytes:.1%}"]
           for k, rss in enumerate(worker_rss.values())],

@@ -17,8 +17,10 @@ of a transformer), never brings ``X`` into this process
   :func:`sdm_sklearn._splitting.stratified_subset`), drawn with its own
   generator seeded by the iteration's seed. The epochs are scored on at
   most ``SELECTION_ROWS`` calibration rows, gathered here as well, and
-  training's per-epoch searches are those of ``search="dask"`` over the
-  sample (:mod:`sdm_sklearn._training`);
+  training's per-epoch searches of the sample run in this process with
+  the exact backend, whose answers are the dask backend's bit for bit
+  (:func:`sdm_sklearn._search.training_factory`); the kept epoch keeps no
+  index or results of the sample;
 - the kept epoch's adaptor maps every block of the support split to its
   search vectors and good classes on the workers, and the shards are built
   from those (:meth:`DaskSupport.from_parts
@@ -182,15 +184,24 @@ class ClusterFeatures:
               calibration_labels, seed):
         """The rows an iteration trains on, and its split on the cluster.
 
+        The support split's positions and labels are kept in the smallest
+        integer types that hold them (with a few bytes a row, they are what
+        grows with the split in this process).
+
         Returns
         -------
-        training_rows : ndarray of int or None
-            Positions in the support split of the sample (None: all).
-        support_features : ndarray
-            The sample's features, gathered here.
-        calibration_features : ClusterRows
-        final : ClusterSplit
+        split : dict
+            The fields of the iteration's split
+            (``sdm_sklearn._training._IterationSplit``): ``support_index``
+            and ``support_labels`` (compact), ``calibration_index``,
+            ``producer``, ``training_rows`` (positions in the support split
+            of the sample, None: all), ``support_features`` (the sample's,
+            gathered here), ``calibration_features`` (ClusterRows) and
+            ``final`` (ClusterSplit).
         """
+        n_classes = int(support_labels.max()) + 1
+        support_index = compact(support_index, len(self) - 1)
+        support_labels = compact(support_labels, n_classes - 1)
         training_rows = stratified_subset(
             support_labels, TRAINING_ROWS, MIN_TRAINING_ROWS_PER_CLASS,
             np.random.default_rng((int(seed), 1)),
@@ -200,7 +211,11 @@ class ClusterFeatures:
         calibration = ClusterRows(self, calibration_index)
         final = ClusterSplit(ClusterRows(self, support_index), support_labels,
                              calibration, calibration_labels)
-        return training_rows, self.take(sample), calibration, final
+        return dict(support_index=support_index, support_labels=support_labels,
+                    calibration_index=calibration_index,
+                    producer=self.producer, training_rows=training_rows,
+                    support_features=self.take(sample),
+                    calibration_features=calibration, final=final)
 
 
 def _delayed_block(part, producer, n_features):
@@ -218,7 +233,7 @@ class ClusterRows:
 
     def __init__(self, features, index):
         self.features = features
-        self.index = np.asarray(index, dtype=np.int64)
+        self.index = np.asarray(index)
 
     @property
     def shape(self):
@@ -247,8 +262,9 @@ def _points(vectors, good_labels):
     return vectors, good_labels
 
 
-def _predictions(part):
-    return part[2]
+def _predictions(part, n_classes):
+    """A part's predictions, compact (the client keeps them so)."""
+    return compact(part[2], n_classes - 1)
 
 
 def _calibration_part(block, local, adaptor, index, max_similarity):
@@ -257,9 +273,9 @@ def _calibration_part(block, local, adaptor, index, max_similarity):
                          max_similarity, 1)
 
 
-def _labels_of(labels, n_classes):
-    """Labels in the smallest integer type (they travel inside tasks)."""
-    return labels.astype(np.min_scalar_type(max(n_classes - 1, 0)))
+def compact(values, largest):
+    """Nonnegative integers of at most ``largest`` in the smallest type."""
+    return values.astype(np.min_scalar_type(max(int(largest), 0)), copy=False)
 
 
 class ClusterSplit:
@@ -306,8 +322,8 @@ class ClusterSplit:
         blocks = list(self.support.blocks())
         parts = client.compute([
             dask.delayed(_support_part, pure=True)(
-                block, local, _labels_of(self.support_labels[positions],
-                                         n_classes), adaptor_task,
+                block, local, compact(self.support_labels[positions],
+                                      n_classes - 1), adaptor_task,
                 projection_task)
             for block, local, positions in blocks
         ])
@@ -317,7 +333,8 @@ class ClusterSplit:
         )
         # every class has a support point: there is at least one part
         predictions = np.concatenate(client.gather(
-            [client.submit(_predictions, part, pure=False) for part in parts]))
+            [client.submit(_predictions, part, n_classes, pure=False)
+             for part in parts]))
         del parts  # the shards hold their lineage
         index = SupportIndex(support, projection, predictions)
         in_task = SupportIndex(support.for_task_graph(), projection, None)

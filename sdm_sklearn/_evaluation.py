@@ -36,8 +36,9 @@ class SupportIndex:
         interface, :mod:`sdm_sklearn._search` for the backends).
     projection : ndarray of shape (n_dims, n_features)
         Search vectors are ``standardized @ projection.T``.
-    predictions : ndarray of shape (n_support,)
-        Encoded predictions of the support points.
+    predictions : ndarray of shape (n_support,), int
+        Encoded predictions of the support points, of any integer type (a
+        fit on a cluster keeps the smallest).
     """
 
     support: object

@@ -194,12 +194,15 @@ def good_classes(predictions, labels):
     Parameters
     ----------
     predictions, labels : ndarray of shape (n_support,), int
+        Of any integer types (unsigned ones too).
 
     Returns
     -------
     good : ndarray of shape (n_support,), int64
     """
-    return np.where(predictions == labels, predictions, -1).astype(np.int64)
+    good = np.asarray(predictions).astype(np.int64)
+    good[good != labels] = -1
+    return good
 
 
 def exact_distances(queries, support_vectors, indices, rows=None):

@@ -188,8 +188,8 @@ def calibrated_model(*, classes, producer, adaptor, index, support_labels,
         producer=producer,
         adaptor=adaptor,
         index=index,
-        support_labels=np.asarray(support_labels, dtype=np.int64),
-        support_values=classes[support_labels],
+        support_labels=support_labels,
+        support_values=None,
         support_ids=support_ids,
         max_similarity=int(max_similarity),
         distance_values=distance_values,
@@ -214,11 +214,13 @@ class SDMModel:
     producer : fitted transformer or None
     adaptor : ExemplarAdaptor
     index : SupportIndex
-    support_labels : ndarray of shape (n_support,)
+    support_labels : ndarray of shape (n_support,), int
         Encoded labels (``-1``: outside the classes, added by
-        :meth:`with_support`).
-    support_values : ndarray of shape (n_support,)
-        The labels as the user gave them.
+        :meth:`with_support`), of any integer type (a fit on a cluster
+        keeps the smallest).
+    support_values : ndarray of shape (n_support,) or None
+        The labels as the user gave them; None while they are
+        ``classes[support_labels]`` (see :meth:`support_values_at`).
     support_ids : ndarray of shape (n_support,)
     max_similarity : int
     distance_values : list of ndarray
@@ -245,7 +247,7 @@ class SDMModel:
     adaptor: object
     index: SupportIndex
     support_labels: np.ndarray
-    support_values: np.ndarray
+    support_values: object
     support_ids: np.ndarray
     max_similarity: int
     distance_values: list
@@ -347,6 +349,12 @@ class SDMModel:
     def support_predictions(self):
         """Predicted labels of the support points."""
         return self.classes[self.index.predictions]
+
+    def support_values_at(self, rows=slice(None)):
+        """The labels of support points ``rows``, as the user gave them."""
+        if self.support_values is None:
+            return self.classes[self.support_labels[rows]]
+        return self.support_values[rows]
 
     @property
     def n_features(self):
@@ -566,7 +574,7 @@ class SDMModel:
                 "support_index": flat,
                 "support_id": self.support_ids[flat],
                 "distance": distances.ravel(),
-                "label": self.support_values[flat],
+                "label": self.support_values_at(flat),
                 "prediction": self.classes[self.index.predictions[flat]],
                 "is_good": support_good[flat] == np.repeat(predictions, k),
             }
@@ -653,7 +661,7 @@ class SDMModel:
             self,
             index=index,
             support_labels=np.concatenate([self.support_labels, encoded]),
-            support_values=concatenate_values(self.support_values, labels),
+            support_values=concatenate_values(self.support_values_at(), labels),
             support_ids=concatenate_values(self.support_ids, ids),
             n_seen=self.n_seen + len(encoded),
             members=tuple(

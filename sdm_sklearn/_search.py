@@ -119,11 +119,12 @@ def keeps_training_index(resolved):
     return resolved in ("exact", "dask")
 
 
-def training_factory(resolved, seed):
+def training_factory(resolved, seed, in_process=False):
     """The constructor of the per-epoch searches of training for ``resolved``.
 
     - "exact", "dask": the fitted model's own (the dask backend is exact and
-      spreads those searches over the cluster);
+      spreads those searches over the cluster), except that "dask" searches
+      in this process when ``in_process``;
     - "faiss": FAISS cells probing ``TRAINING_PROBES`` cells per query,
       rebuilt after every epoch (a k-means on a small sample, cheap next to
       the searches it speeds up: ``benchmarks/README.md``, "Fit at scale");
@@ -138,8 +139,13 @@ def training_factory(resolved, seed):
     seed : int
         Seed of the FAISS cells (the fitted model's index gets the same
         cells).
+    in_process : bool, default=False
+        Training's rows are a sample gathered into this process from a
+        split on a cluster (:mod:`sdm_sklearn._dask_fit`): the exact backend
+        answers as the dask one, bit for bit, without sending the sample
+        to the workers after every epoch.
     """
-    if resolved == "approximate":
+    if resolved == "approximate" or (resolved == "dask" and in_process):
         return ExactSupport
     factory = support_factory(resolved, seed)
     if resolved in ("faiss", "dask-faiss"):

@@ -361,6 +361,7 @@ def _train_iteration(support_features, support_labels, calibration_features,
         if not scored[epoch]:
             progress.epoch(iteration, epoch, losses[epoch])
             continue
+        index = vectors = logits = None  # the last epoch's, before the next
         index, vectors, logits = index_support(adaptor, support_std,
                                                support_labels, factory)
         state, values = evaluate_calibration(
@@ -370,7 +371,11 @@ def _train_iteration(support_features, support_labels, calibration_features,
         losses[epoch] = balanced_loss(state, scoring_labels, scoring_weight)
         progress.epoch(iteration, epoch, losses[epoch])
         if best is None or losses[epoch] <= losses[best.epoch]:
-            best = _EpochState(copy.deepcopy(adaptor), epoch, index, state, values)
+            # a split on a cluster is searched again from its blocks: the
+            # sample's index and results are not kept
+            searched = ((None, None, None) if final_split is not None
+                        else (index, state, values))
+            best = _EpochState(copy.deepcopy(adaptor), epoch, *searched)
         if n_warmup <= epoch + 1 < n_epochs:
             following = rounds[epoch + 1]
             support_state = evaluate_support(index, vectors, logits,
@@ -432,12 +437,9 @@ class _IterationSplit:
         )
         support_labels = y_encoded[support_index]
         if is_on_cluster(X):
-            training_rows, support_features, calibration_features, final = (
-                X.split(support_index, support_labels, calibration_index,
-                        y_encoded[calibration_index], seed))
-            return cls(support_index, support_labels, calibration_index,
-                       X.producer, support_features, calibration_features,
-                       training_rows, final)
+            return cls(**X.split(support_index, support_labels,
+                                 calibration_index,
+                                 y_encoded[calibration_index], seed))
         producer, support_features, calibration_features = split_features(
             estimator, X, y, support_index, calibration_index,
             response_method=config.response_method,
@@ -550,26 +552,32 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             cap = int(np.bincount(split.support_labels).max())
         rows = split.training_rows
         trained = split.support_index if rows is None else split.support_index[rows]
+        trained_labels = (split.support_labels if rows is None
+                          else split.support_labels[rows])
         losses[iteration], state = _train_iteration(
-            split.support_features,
-            split.support_labels if rows is None else split.support_labels[rows],
+            split.support_features, trained_labels.astype(np.int64, copy=False),
             split.calibration_features, y_encoded[split.calibration_index],
             n_classes=len(classes), config=config, n_epochs=n_epochs,
-            max_similarity=cap, factory=training_factory(search, seed),
+            max_similarity=cap,
+            factory=training_factory(search, seed,
+                                     in_process=split.final is not None),
             rng=rng, progress=progress, iteration=iteration,
             final_index=not keeps_index, final_split=split.final,
             support_weight=support_weights(sample_weight, trained),
             calibration_weight=None if sample_weight is None
             else sample_weight[split.calibration_index],
         )
-        candidate = _Candidate(iteration, state, split, cap, seed)
-        del split, trained  # a candidate that is not kept frees its split
+        # the model needs the split's rows, not their features
+        candidate = _Candidate(iteration, state, replace(
+            split, support_features=None, calibration_features=None), cap, seed)
         if best is None or losses[iteration, state.epoch] <= (
             losses[best.iteration, best.state.epoch]
         ):
             best = candidate
         # only the best so far is kept, unless every iteration is a member
         kept = [*kept, candidate] if config.ensemble else [best]
+        # a candidate that is not kept frees its split before the next one
+        del split, trained, trained_labels, state, candidate
 
     def model_of(candidate):
         split = candidate.split
@@ -580,8 +588,8 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
         return calibrated_model(
             classes=classes, producer=split.producer, adaptor=state.adaptor,
             index=state.index, support_labels=split.support_labels,
-            support_ids=split.support_index if ids is None
-            else ids[split.support_index],
+            support_ids=split.support_index.astype(np.int64, copy=False)
+            if ids is None else ids[split.support_index],
             max_similarity=candidate.cap, state=state.calibration,
             distance_values=state.distance_values,
             calibration_labels=y_encoded[split.calibration_index],

@@ -1068,7 +1068,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
     # recalibrate (documented in the class docstring).
 
     support_exemplars_ = _model_attribute(lambda model: model.support_exemplars())
-    support_labels_ = _model_attribute(lambda model: model.support_values)
+    support_labels_ = _model_attribute(lambda model: model.support_values_at())
     support_predictions_ = _model_attribute(lambda model: model.support_predictions)
     support_ids_ = _model_attribute(lambda model: model.support_ids)
     calibration_ids_ = _model_attribute(lambda model: model.calibration.ids)

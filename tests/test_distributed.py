@@ -870,8 +870,13 @@ def points(block_id=None):
 chunk = 50_000
 n_blocks = n_rows // chunk
 if __name__ == "__main__":
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                       dashboard_address=":0", memory_limit=0)
+    # the scheduler in a process of its own, as deployed (a LocalCluster's
+    # would count in this process's memory)
+    from distributed.deploy.subprocess import SubprocessCluster
+
+    cluster = SubprocessCluster(n_workers=2, threads_per_worker=1,
+                                dashboard_address=":0",
+                                worker_kwargs={"memory_limit": 0})
     client = distributed.Client(cluster)
     X = da.map_blocks(points, chunks=((chunk,) * n_blocks, (n_dims,)),
                       dtype=np.float32)
@@ -905,11 +910,13 @@ def test_client_memory_of_a_fit_on_the_cluster_stays_a_fraction_of_the_support(
         tmp_path):
     """The client's peak memory growth during a fit from a dask array.
 
-    What grows with the support set: per row, its label, split index,
-    prediction and identifier (8 bytes each) against 256 bytes of a 64-d
-    float32 vector. The training sample is made small here so that its
-    fixed cost (benchmarks/bench_dask_fit.py measures it at full size)
-    does not hide that growth.
+    What grows with the support set: per row, its encoded label (8 bytes)
+    and its split index and label (5 bytes, two splits alive together),
+    and in the model its identifier (8 bytes), label and prediction (a
+    byte each), against 256 bytes of a 64-d float32 vector. The training
+    sample is made small here so that its fixed cost
+    (benchmarks/bench_dask_fit.py measures it at full size) does not hide
+    that growth.
     """
     import subprocess
     import sys
