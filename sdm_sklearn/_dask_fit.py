@@ -150,12 +150,19 @@ class ClusterFeatures:
     def shape(self):
         return (int(self.starts[-1]), self.features.shape[1])
 
+    @property
+    def position_dtype(self):
+        """The smallest integer type of the rows' positions."""
+        return np.min_scalar_type(max(len(self) - 1, 0))
+
     def __len__(self):
         return int(self.starts[-1])
 
     def take(self, rows):
         """The features of ``rows`` (positions, any order), gathered here."""
         rows = np.asarray(rows, dtype=np.int64)
+        if np.all(rows[1:] >= rows[:-1]):  # in order already: no copy
+            return _client().compute(self.features[rows]).result()
         order = np.argsort(rows, kind="stable")
         gathered = _client().compute(self.features[rows[order]]).result()
         values = np.empty_like(gathered)
@@ -184,24 +191,21 @@ class ClusterFeatures:
               calibration_labels, seed):
         """The rows an iteration trains on, and its split on the cluster.
 
-        The support split's positions and labels are kept in the smallest
-        integer types that hold them (with a few bytes a row, they are what
-        grows with the split in this process).
+        ``support_index`` (of :attr:`position_dtype`) and
+        ``support_labels`` (:func:`compact`, as the face encodes the labels
+        of a fit on the cluster) are what grows with the split in this
+        process: a few bytes a row.
 
         Returns
         -------
         split : dict
             The fields of the iteration's split
-            (``sdm_sklearn._training._IterationSplit``): ``support_index``
-            and ``support_labels`` (compact), ``calibration_index``,
-            ``producer``, ``training_rows`` (positions in the support split
-            of the sample, None: all), ``support_features`` (the sample's,
-            gathered here), ``calibration_features`` (ClusterRows) and
-            ``final`` (ClusterSplit).
+            (``sdm_sklearn._training._IterationSplit``): the arguments but
+            ``seed``, ``producer``, ``training_rows`` (positions in the
+            support split of the sample, None: all), ``support_features``
+            (the sample's, gathered here), ``calibration_features``
+            (ClusterRows) and ``final`` (ClusterSplit).
         """
-        n_classes = int(support_labels.max()) + 1
-        support_index = compact(support_index, len(self) - 1)
-        support_labels = compact(support_labels, n_classes - 1)
         training_rows = stratified_subset(
             support_labels, TRAINING_ROWS, MIN_TRAINING_ROWS_PER_CLASS,
             np.random.default_rng((int(seed), 1)),
@@ -213,6 +217,7 @@ class ClusterFeatures:
                              calibration, calibration_labels)
         return dict(support_index=support_index, support_labels=support_labels,
                     calibration_index=calibration_index,
+                    calibration_labels=calibration_labels,
                     producer=self.producer, training_rows=training_rows,
                     support_features=self.take(sample),
                     calibration_features=calibration, final=final)
@@ -285,7 +290,8 @@ class ClusterSplit:
     ----------
     support, calibration : ClusterRows
     support_labels, calibration_labels : ndarray of int
-        Encoded labels.
+        Encoded labels (the support split's of the smallest type: they
+        travel inside tasks).
     """
 
     def __init__(self, support, support_labels, calibration,
@@ -322,8 +328,7 @@ class ClusterSplit:
         blocks = list(self.support.blocks())
         parts = client.compute([
             dask.delayed(_support_part, pure=True)(
-                block, local, compact(self.support_labels[positions],
-                                      n_classes - 1), adaptor_task,
+                block, local, self.support_labels[positions], adaptor_task,
                 projection_task)
             for block, local, positions in blocks
         ])

@@ -333,11 +333,13 @@ def _client_for(futures, search):
     except ValueError:
         client = futures[0].client
         if client.status != "running":
+            pickled = ('with FAISS, as search="faiss"'
+                       if search == "dask-faiss" else "exactly")
             raise RuntimeError(
                 f'The support set of this model (search="{search}") is sharded '
                 "over a dask.distributed cluster whose client is closed. Keep "
                 "the Client that fit used open; a model pickled while it is "
-                "open searches exactly in memory."
+                f"open searches in memory ({pickled})."
             ) from None
         yield client
     else:

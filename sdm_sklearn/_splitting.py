@@ -24,7 +24,7 @@ def calibration_counts(class_counts, calibration_size):
     ).astype(int)
 
 
-def stratified_split(y, calibration_size, rng):
+def stratified_split(y, calibration_size, rng, dtype=np.int64):
     """Split indices class by class, each class present in both splits.
 
     Class ``c`` sends :func:`calibration_counts` of its points to the
@@ -37,6 +37,9 @@ def stratified_split(y, calibration_size, rng):
     calibration_size : float
         Fraction in ``(0, 1)``.
     rng : numpy.random.Generator
+    dtype : integer dtype, default=int64
+        Of the indices (large enough for ``n_samples - 1``): the split
+        drawn is the same for any.
 
     Returns
     -------
@@ -46,7 +49,7 @@ def stratified_split(y, calibration_size, rng):
     support, calibration = [], []
     sizes = calibration_counts(np.bincount(y), calibration_size)
     for c, n_calibration in enumerate(sizes):
-        members = rng.permutation(np.flatnonzero(y == c))
+        members = rng.permutation(np.flatnonzero(y == c).astype(dtype))
         calibration.append(members[:n_calibration])
         support.append(members[n_calibration:])
     return np.sort(np.concatenate(support)), np.sort(np.concatenate(calibration))

@@ -416,12 +416,14 @@ class _IterationSplit:
     ``training_rows`` are the positions in the support split of the rows
     in ``support_features`` (None: all of them); ``final`` is the whole
     split when it lives on a cluster (see
-    :meth:`sdm_sklearn._dask_fit.ClusterFeatures.split`).
+    :meth:`sdm_sklearn._dask_fit.ClusterFeatures.split`), whose indices
+    and support labels are then of the smallest integer types.
     """
 
     support_index: np.ndarray
     support_labels: np.ndarray
     calibration_index: np.ndarray
+    calibration_labels: np.ndarray
     producer: object
     support_features: object
     calibration_features: object
@@ -432,14 +434,16 @@ class _IterationSplit:
     def draw(cls, estimator, X, y, y_encoded, config, append, rng, seed,
              frozen, sample_weight):
         """A stratified split of ``rng`` and the features of both sides."""
+        on_cluster = is_on_cluster(X)
         support_index, calibration_index = stratified_split(
-            y_encoded, config.calibration_size, rng
+            y_encoded, config.calibration_size, rng,
+            dtype=X.position_dtype if on_cluster else np.int64,
         )
         support_labels = y_encoded[support_index]
-        if is_on_cluster(X):
+        calibration_labels = y_encoded[calibration_index].astype(np.int64)
+        if on_cluster:
             return cls(**X.split(support_index, support_labels,
-                                 calibration_index,
-                                 y_encoded[calibration_index], seed))
+                                 calibration_index, calibration_labels, seed))
         producer, support_features, calibration_features = split_features(
             estimator, X, y, support_index, calibration_index,
             response_method=config.response_method,
@@ -447,8 +451,9 @@ class _IterationSplit:
             sample_weight=None if sample_weight is None
             else sample_weight[support_index],
         )
-        return cls(support_index, support_labels, calibration_index, producer,
-                   support_features, calibration_features)
+        return cls(support_index, support_labels, calibration_index,
+                   calibration_labels, producer, support_features,
+                   calibration_features)
 
 
 @dataclass(frozen=True)
@@ -495,7 +500,8 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     y : ndarray of shape (n_samples,)
         Labels as given (passed to a producer's ``fit_transform``).
     y_encoded : ndarray of shape (n_samples,)
-        Labels encoded as ``0 .. n_classes - 1``.
+        Labels encoded as ``0 .. n_classes - 1`` (in the smallest integer
+        type for ClusterFeatures).
     classes : ndarray of shape (n_classes,)
     ids : ndarray of shape (n_samples,) or None
         Identifiers of the rows (None: their positions, which the model
@@ -556,7 +562,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
                           else split.support_labels[rows])
         losses[iteration], state = _train_iteration(
             split.support_features, trained_labels.astype(np.int64, copy=False),
-            split.calibration_features, y_encoded[split.calibration_index],
+            split.calibration_features, split.calibration_labels,
             n_classes=len(classes), config=config, n_epochs=n_epochs,
             max_similarity=cap,
             factory=training_factory(search, seed,
@@ -592,7 +598,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             if ids is None else ids[split.support_index],
             max_similarity=candidate.cap, state=state.calibration,
             distance_values=state.distance_values,
-            calibration_labels=y_encoded[split.calibration_index],
+            calibration_labels=split.calibration_labels,
             calibration_ids=split.calibration_index if ids is None
             else ids[split.calibration_index], alpha=alpha,
             confidence=confidence, n_seen=len(y_encoded),

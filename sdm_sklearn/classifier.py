@@ -40,7 +40,7 @@ from ._dask_collections import (
     load_from_directory,
     save_to_directory,
 )
-from ._dask_fit import ClusterFeatures, fits_on_cluster
+from ._dask_fit import ClusterFeatures, compact, fits_on_cluster, is_on_cluster
 from ._features import (
     fitted_estimator,
     is_frozen,
@@ -663,6 +663,8 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
             )
             _warn_if_weights_skip(self.estimator)
         classes, y_encoded = np.unique(y, return_inverse=True)
+        if is_on_cluster(X):  # a byte a row in this process, not eight
+            y_encoded = compact(y_encoded, len(classes) - 1)
         check_class_counts(classes, np.bincount(y_encoded))
         check_consistent_length(ids, y)
         rejection_label = resolve_rejection_label(self.rejection_label, classes)

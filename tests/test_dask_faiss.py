@@ -300,7 +300,8 @@ def test_bad_calls(client, problem):
         sharded = DaskFaissSupport(vectors[:300], good[:300], random_state=0)
     other.close()
     with pytest.raises(RuntimeError,
-                       match='search="dask-faiss".*client is closed'):
+                       match='search="dask-faiss".*client is closed.*'
+                             'in memory \\(with FAISS'):
         sharded.search(vectors[:5], np.zeros(5, dtype=int), 10)
 
 

@@ -462,7 +462,8 @@ def test_a_closed_client_is_a_clear_error(client):
     with other.as_current():
         sharded = DaskSupport(vectors, good)
     other.close()
-    with pytest.raises(RuntimeError, match="client is closed.*pickled"):
+    with pytest.raises(RuntimeError,
+                       match=r"client is closed.*pickled.*in memory \(exactly\)"):
         sharded.search(vectors[:5], np.zeros(5, dtype=int), 10)
 
 
