@@ -599,8 +599,8 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             max_similarity=candidate.cap, state=state.calibration,
             distance_values=state.distance_values,
             calibration_labels=split.calibration_labels,
-            calibration_ids=split.calibration_index if ids is None
-            else ids[split.calibration_index], alpha=alpha,
+            calibration_ids=split.calibration_index.astype(np.int64, copy=False)
+            if ids is None else ids[split.calibration_index], alpha=alpha,
             confidence=confidence, n_seen=len(y_encoded),
         )
 
