@@ -2,6 +2,33 @@
 
 import numpy as np
 
+# Rows that label_counts counts at a time.
+COUNT_ROWS = 2**20
+
+
+def label_counts(labels):
+    """``np.bincount(labels)`` of non-negative integer labels, in blocks.
+
+    np.bincount converts labels of a smaller integer type (a fit on a
+    cluster keeps one byte a row) to 8-byte integers first; counted a
+    block at a time, that copy stays a block's size.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples,), int
+
+    Returns
+    -------
+    counts : ndarray of shape (labels.max() + 1,), int64
+        Zero-length for no labels.
+    """
+    n_labels = int(labels.max()) + 1 if len(labels) else 0
+    counts = np.zeros(n_labels, dtype=np.int64)
+    for start in range(0, len(labels), COUNT_ROWS):
+        counts += np.bincount(labels[start:start + COUNT_ROWS],
+                              minlength=n_labels)
+    return counts
+
 
 def calibration_counts(class_counts, calibration_size):
     """Points of each class sent to the calibration split.
@@ -47,12 +74,15 @@ def stratified_split(y, calibration_size, rng, dtype=np.int64):
         Sorted, disjoint, covering ``range(n_samples)``.
     """
     support, calibration = [], []
-    sizes = calibration_counts(np.bincount(y), calibration_size)
+    sizes = calibration_counts(label_counts(y), calibration_size)
     for c, n_calibration in enumerate(sizes):
         members = rng.permutation(np.flatnonzero(y == c).astype(dtype))
         calibration.append(members[:n_calibration])
         support.append(members[n_calibration:])
-    return np.sort(np.concatenate(support)), np.sort(np.concatenate(calibration))
+    support, calibration = np.concatenate(support), np.concatenate(calibration)
+    support.sort()  # in place: no second copy of the largest array
+    calibration.sort()
+    return support, calibration
 
 
 def stratified_subset(labels, size, min_per_class, rng):
@@ -77,7 +107,7 @@ def stratified_subset(labels, size, min_per_class, rng):
     """
     if len(labels) <= size:
         return None
-    counts = np.bincount(labels)
+    counts = label_counts(labels)
     wanted = np.maximum(np.round(size * counts / len(labels)),
                         np.minimum(counts, min_per_class))
     rows = [rng.choice(np.flatnonzero(labels == c), int(k), replace=False)

@@ -70,7 +70,12 @@ from ._search import (
     support_factory,
     training_factory,
 )
-from ._splitting import calibration_counts, stratified_split, stratified_subset
+from ._splitting import (
+    calibration_counts,
+    label_counts,
+    stratified_split,
+    stratified_subset,
+)
 
 # n_epochs="auto": about this many mini-batch steps per iteration, within
 # these bounds on the number of epochs. With the default warm-up of half the
@@ -525,7 +530,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
     seeds = check_random_state(random_state).randint(
         np.iinfo(np.int32).max, size=config.n_iterations
     )
-    class_counts = np.bincount(y_encoded)
+    class_counts = label_counts(y_encoded)
     n_support = len(y_encoded) - calibration_counts(
         class_counts, config.calibration_size
     ).sum()
@@ -555,7 +560,7 @@ def fit_sdm(X, y, y_encoded, classes, ids, *, estimator, config, alpha,
             split = shared
         cap = config.max_similarity
         if cap is None:
-            cap = int(np.bincount(split.support_labels).max())
+            cap = int(label_counts(split.support_labels).max())
         rows = split.training_rows
         trained = split.support_index if rows is None else split.support_index[rows]
         trained_labels = (split.support_labels if rows is None

@@ -59,6 +59,7 @@ from ._labels import (
     selective_labels,
 )
 from ._model import OPTIONAL_COLUMNS, UNCERTAINTY_COLUMNS, admitted_column
+from ._splitting import label_counts
 from ._training import TrainingConfig, fit_sdm
 from ._validation import ALPHA, alpha_levels
 from ._version import __version__
@@ -665,7 +666,7 @@ class SDMClassifier(ClassifierMixin, BaseEstimator):
         classes, y_encoded = np.unique(y, return_inverse=True)
         if is_on_cluster(X):  # a byte a row in this process, not eight
             y_encoded = compact(y_encoded, len(classes) - 1)
-        check_class_counts(classes, np.bincount(y_encoded))
+        check_class_counts(classes, label_counts(y_encoded))
         check_consistent_length(ids, y)
         rejection_label = resolve_rejection_label(self.rejection_label, classes)
         result = fit_sdm(

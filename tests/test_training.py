@@ -11,7 +11,7 @@ import sdm_sklearn._training as training_module
 from sdm_sklearn._adam import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
 from sdm_sklearn._adaptor import ExemplarAdaptor
 from sdm_sklearn._exact import ExactSupport
-from sdm_sklearn._splitting import stratified_split
+from sdm_sklearn._splitting import COUNT_ROWS, label_counts, stratified_split
 from sdm_sklearn._training import (
     Progress,
     TrainingConfig,
@@ -63,6 +63,26 @@ def test_stratified_split_is_deterministic_for_a_seed():
         for s in range(10)
     }
     assert len(others) > 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int64])
+@pytest.mark.parametrize("n", [0, 1, COUNT_ROWS, COUNT_ROWS + 3])
+def test_label_counts_equal_bincount_for_small_label_types(dtype, n):
+    labels = np.random.default_rng(n).integers(0, 7, size=n).astype(dtype)
+    counts = label_counts(labels)
+    assert counts.dtype == np.int64
+    assert_array_equal(counts, np.bincount(labels))
+
+
+def test_a_split_is_the_same_for_every_index_and_label_type():
+    y = np.random.default_rng(5).integers(0, 4, size=500)
+    expected = stratified_split(y, 0.3, np.random.default_rng(2))
+    for dtype in (np.uint8, np.uint16, np.int32):
+        got = stratified_split(y.astype(dtype), 0.3, np.random.default_rng(2),
+                               dtype=np.uint16)
+        for side, wanted in zip(got, expected, strict=True):
+            assert side.dtype == np.uint16
+            assert_array_equal(side, wanted)
 
 
 N_CLASSES, N_DIMS = 3, 5
