@@ -137,7 +137,7 @@ def main():
 
     from sdm_sklearn import SDMClassifier
 
-    print_header("bench_dask_fit: fit from a dask array on a LocalCluster")
+    print_header("bench_dask_fit: fit from a dask array on a local cluster")
     print(f"- start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     n_rows = n_support + args.calibration
