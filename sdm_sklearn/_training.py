@@ -445,7 +445,8 @@ class _IterationSplit:
             dtype=X.position_dtype if on_cluster else np.int64,
         )
         support_labels = y_encoded[support_index]
-        calibration_labels = y_encoded[calibration_index].astype(np.int64)
+        calibration_labels = y_encoded[calibration_index].astype(
+            np.int64, copy=False)
         if on_cluster:
             return cls(**X.split(support_index, support_labels,
                                  calibration_index, calibration_labels, seed))
